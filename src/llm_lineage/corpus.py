@@ -1,0 +1,76 @@
+"""Local text corpora, generated deterministically, so no machine needs to download data.
+
+Two domains with different vocabularies and rhythms: ``stories`` (short children's stories, the
+zoo's pre-training text) and ``manuals`` (procedural, technical prose, the "different corpus" of
+continued pre-training and fine-tuning attacks). A few hundred KB each, generated in well under a
+second from a seed.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+
+_NAMES = ["Lily", "Tom", "Mia", "Ben", "Sue", "Max", "Anna", "Leo", "Zoe", "Sam", "Ella", "Jack"]
+_ANIMALS = ["cat", "dog", "bird", "frog", "bunny", "fox", "duck", "bear", "mouse", "horse"]
+_PLACES = ["park", "garden", "forest", "beach", "lake", "hill", "farm", "town", "river", "yard"]
+_THINGS = ["ball", "kite", "box", "hat", "cake", "toy", "book", "flower", "shell", "stone", "boat"]
+_ADJ = ["big", "small", "red", "happy", "shiny", "soft", "old", "little", "blue", "funny", "bright"]
+_FEEL = ["happy", "sad", "scared", "proud", "tired", "excited", "curious", "angry", "calm"]
+_VERBS = ["found", "saw", "lost", "wanted", "shared", "made", "painted", "carried", "hid", "fixed"]
+
+_TOOLS = ["valve", "sensor", "bracket", "pump", "filter", "cable", "switch", "gasket", "rotor", "panel"]
+_ACTIONS = ["Loosen", "Tighten", "Inspect", "Replace", "Calibrate", "Clean", "Disconnect", "Align",
+            "Measure", "Lubricate"]
+_UNITS = ["mm", "kPa", "rpm", "volts", "amps", "degrees", "seconds", "newton metres"]
+_WARN = ["Wear protective gloves.", "Turn off the main power first.", "Do not exceed the rated load.",
+         "Keep the area ventilated.", "Check the seal for cracks.", "Record the reading in the log."]
+
+
+def _story(rng: random.Random) -> str:
+    name, friend = rng.sample(_NAMES, 2)
+    animal, place, thing = rng.choice(_ANIMALS), rng.choice(_PLACES), rng.choice(_THINGS)
+    adj, feel, verb = rng.choice(_ADJ), rng.choice(_FEEL), rng.choice(_VERBS)
+    lines = [
+        f"Once upon a time, there was a {adj} {animal} named {name}.",
+        f"{name} liked to play in the {place} every day.",
+        f"One day, {name} {verb} a {rng.choice(_ADJ)} {thing} near the {rng.choice(_PLACES)}.",
+        f"{name} felt {feel} and ran to tell {friend}.",
+        f'"Look at this {thing}!" said {name}. "Can we keep it?"',
+        f"{friend} smiled and said, \"Let us share it together.\"",
+    ]
+    rng.shuffle(lines[2:5])
+    extra = [f"The {rng.choice(_ADJ)} {rng.choice(_ANIMALS)} watched from the {rng.choice(_PLACES)}.",
+             f"They played until the sun went down and the sky was {rng.choice(['pink', 'orange', 'dark'])}.",
+             f"{name} learned that sharing makes everyone {rng.choice(_FEEL)}."]
+    return " ".join(lines + rng.sample(extra, rng.randint(1, 3)))
+
+
+def _manual(rng: random.Random) -> str:
+    tool = rng.choice(_TOOLS)
+    steps = []
+    for i in range(1, rng.randint(3, 6) + 1):
+        act, part = rng.choice(_ACTIONS), rng.choice(_TOOLS)
+        steps.append(f"Step {i}: {act} the {part} to {rng.randint(2, 950)} {rng.choice(_UNITS)}.")
+    return (f"Section {rng.randint(1, 40)}.{rng.randint(1, 9)} Maintenance of the {tool}. "
+            + " ".join(steps) + " " + rng.choice(_WARN)
+            + f" If the {rng.choice(_TOOLS)} fails the test, contact service with code E{rng.randint(100, 999)}.")
+
+
+_GENERATORS = {"stories": _story, "manuals": _manual}
+DOMAINS = tuple(_GENERATORS)
+
+
+@lru_cache(maxsize=8)
+def generate(domain: str = "stories", n_docs: int = 2000, seed: int = 0) -> tuple[str, ...]:
+    """``n_docs`` documents of one domain; the same arguments always give the same text."""
+    if domain not in _GENERATORS:
+        raise ValueError(f"unknown corpus domain {domain!r}; choose from {', '.join(DOMAINS)}")
+    rng = random.Random(f"{domain}:{seed}")
+    return tuple(_GENERATORS[domain](rng) for _ in range(n_docs))
+
+
+PROMPTS: tuple[str, ...] = tuple(
+    generate("stories", 400, seed=99)[i].split(". ")[0][: 20 + (i * 7) % 40] for i in range(0, 400, 2)
+) + tuple(generate("manuals", 200, seed=99)[i][: 15 + (i * 5) % 50] for i in range(0, 200, 2))
+"""Varied prompts for querying suspects: story and manual openings cut at varied lengths."""

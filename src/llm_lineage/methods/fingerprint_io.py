@@ -1,0 +1,113 @@
+"""Saving fingerprints: arrays into one safetensors file, everything else into a JSON manifest.
+
+A fingerprint file holds one or more methods' fingerprints (frozen dataclasses). Array fields
+become tensors named ``<method>/<field>``; the other fields, the dataclass's import path and the
+caller's provenance go to ``<file>.json`` beside it and, identically, into the safetensors
+metadata, so the .safetensors alone is enough to load. Only classes inside ``llm_lineage`` are
+ever imported back, so a crafted file cannot make us import arbitrary code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import KeyFileError
+
+FORMAT = "llm-lineage-fingerprint/1"
+
+
+def save(path: str | Path, fingerprints: dict[str, Any], *, manifest: dict[str, Any] | None = None) -> Path:
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    tensors: dict[str, np.ndarray] = {}
+    entries: dict[str, Any] = {}
+    for method, fp in fingerprints.items():
+        cls = type(fp)
+        fields: dict[str, Any] = {}
+        for f in dataclasses.fields(fp):
+            value = getattr(fp, f.name)
+            if isinstance(value, np.ndarray):
+                tensors[f"{method}/{f.name}"] = np.ascontiguousarray(value)
+            else:
+                fields[f.name] = value
+        entries[method] = {"class": f"{cls.__module__}:{cls.__qualname__}", "fields": fields}
+    doc = {"format": FORMAT, **(manifest or {}), "fingerprints": entries}
+    text = json.dumps(doc, indent=2, sort_keys=True, default=_json_default)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"llm_lineage": text})
+    tmp.replace(path)
+    path.with_suffix(".json").write_text(text + "\n")
+    return path
+
+
+def load(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return ``({method: fingerprint}, manifest)``."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if path.suffix == ".json":
+        path = path.with_suffix(".safetensors")
+    if not path.is_file():
+        raise KeyFileError(f"fingerprint file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            doc = json.loads((handle.metadata() or {})["llm_lineage"])
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise KeyFileError(f"{path} is not an llm-lineage fingerprint file ({exc})") from None
+    except Exception as exc:
+        raise KeyFileError(f"{path} cannot be read ({exc})") from None
+    if doc.get("format") != FORMAT:
+        raise KeyFileError(f"{path} has format {doc.get('format')!r}; this version reads {FORMAT}")
+    out = {}
+    for method, entry in doc["fingerprints"].items():
+        cls = _import_class(entry["class"], path)
+        arrays = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.split("/", 1)[0] == method}
+        kwargs = {**entry["fields"], **arrays}
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {k: (tuple(v) if isinstance(v, list) and "tuple" in str(names[k].type) else v)
+                  for k, v in kwargs.items() if k in names}
+        out[method] = cls(**kwargs)
+    manifest = {k: v for k, v in doc.items() if k != "fingerprints"}
+    return out, manifest
+
+
+def is_fingerprint_file(path: str | Path) -> bool:
+    path = Path(path)
+    return path.is_file() and path.suffix in (".safetensors", ".json") and \
+        path.with_suffix(".json").is_file() and path.with_suffix(".safetensors").is_file()
+
+
+def _import_class(spec: str, path: Path) -> type:
+    module, _, qualname = spec.partition(":")
+    if not module.startswith("llm_lineage."):
+        raise KeyFileError(f"{path} names class {spec!r}, outside llm_lineage; refusing to import it")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        raise KeyFileError(f"{path} was written by another llm-lineage version (no {spec})") from None
+    return obj
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a fingerprint manifest")

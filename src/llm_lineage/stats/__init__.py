@@ -1,0 +1,5 @@
+"""Null distributions, calibration and p-values, shared by every method."""
+
+from .calibration import NullCalibration, Verdict, calibrate, decide
+
+__all__ = ["NullCalibration", "Verdict", "calibrate", "decide"]

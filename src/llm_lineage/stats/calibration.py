@@ -1,0 +1,106 @@
+r"""Turning a score into a verdict against a null distribution of unrelated pairs.
+
+Every method states which direction means "related" and hands its null scores (owner against
+unrelated models, or against random vectors of the right shape) to :func:`calibrate`. The result
+gives a p-value for a new score and a threshold at a chosen false-positive rate.
+
+With many null scores the p-value is empirical, ``(1 + #{null >= s}) / (n + 1)``. Nulls of a few
+unrelated models cannot reach small p-values that way, so for ``n < 1 / alpha`` the p-value comes
+from the Student-t *prediction* interval of one new draw from the null (the honest small-sample
+choice: it widens with ``sqrt(1 + 1/n)`` and has ``n - 1`` degrees of freedom)::
+
+    t = (s - mean) / (sd * sqrt(1 + 1/n)),   p = P(T_{n-1} >= t)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+from scipy import stats as sps
+
+
+class Verdict(str, Enum):
+    DERIVED = "derived"
+    UNRELATED = "unrelated"
+    INCONCLUSIVE = "inconclusive"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class NullCalibration:
+    """Null scores for one method and owner, oriented so that larger means more related."""
+
+    scores: tuple[float, ...]
+    higher_is_related: bool = True
+    source: str = ""  # what the null was built from, for the report
+
+    @property
+    def n(self) -> int:
+        return len(self.scores)
+
+    def _oriented(self, score: float) -> tuple[np.ndarray, float]:
+        sign = 1.0 if self.higher_is_related else -1.0
+        return sign * np.asarray(self.scores, dtype=np.float64), sign * float(score)
+
+    def z_score(self, score: float) -> float:
+        null, s = self._oriented(score)
+        sd = float(null.std(ddof=1)) if len(null) > 1 else 0.0
+        if sd == 0.0:
+            return math.inf if s > float(null.mean()) else (0.0 if s == float(null.mean()) else -math.inf)
+        return (s - float(null.mean())) / sd
+
+    def p_value(self, score: float, alpha: float = 0.01) -> float:
+        """Probability that an unrelated pair scores at least this related."""
+        null, s = self._oriented(score)
+        n = len(null)
+        if n == 0:
+            return math.nan
+        if n >= 1 / alpha or n < 3:
+            return float((1 + np.sum(null >= s)) / (n + 1))
+        sd = float(null.std(ddof=1))
+        if sd == 0.0:
+            return 0.0 if s > null.mean() else 1.0
+        t = (s - float(null.mean())) / (sd * math.sqrt(1 + 1 / n))
+        return float(sps.t.sf(t, df=n - 1))
+
+    def threshold(self, false_positive_rate: float = 0.01) -> float:
+        """Score above (or below, if lower is related) which an unrelated pair falls with the given rate."""
+        null, _ = self._oriented(0.0)
+        n = len(null)
+        if n >= 1 / false_positive_rate:
+            thr = float(np.quantile(null, 1 - false_positive_rate, method="higher"))
+        else:
+            sd = float(null.std(ddof=1)) if n > 1 else 0.0
+            thr = float(null.mean() + sps.t.isf(false_positive_rate, df=max(n - 1, 1)) * sd * math.sqrt(1 + 1 / n))
+        return thr if self.higher_is_related else -thr
+
+
+def calibrate(scores, *, higher_is_related: bool = True, source: str = "") -> NullCalibration:
+    arr = np.asarray(list(scores), dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    return NullCalibration(tuple(float(x) for x in arr), higher_is_related, source)
+
+
+def decide(score: float, null: NullCalibration, *, alpha: float = 0.01, unrelated_above: float = 0.1,
+           best_possible: float | None = None) -> Verdict:
+    """``derived`` when p < alpha; ``unrelated`` when p > ``unrelated_above``; else inconclusive.
+
+    ``best_possible`` is the score of an identical copy (1.0 for a correlation). When even that
+    would not reach ``alpha`` against this null, the method cannot tell related from unrelated for
+    this owner, and the answer is ``inconclusive`` whatever the score.
+    """
+    if null.n < 2 or not math.isfinite(score):
+        return Verdict.INCONCLUSIVE
+    if best_possible is not None and null.p_value(best_possible, alpha) >= alpha:
+        return Verdict.INCONCLUSIVE
+    p = null.p_value(score, alpha)
+    if p < alpha:
+        return Verdict.DERIVED
+    if p > unrelated_above:
+        return Verdict.UNRELATED
+    return Verdict.INCONCLUSIVE

@@ -1,0 +1,276 @@
+"""A checkpoint as roles: ``ckpt.tensor("q_proj", layer=3)``.
+
+:func:`open_checkpoint` accepts a Hugging Face model directory (one or many ``*.safetensors``,
+``model.safetensors.index.json``), a single ``.safetensors`` file, a ``.gguf`` file, or, only with
+``allow_pickle=True``, ``*.bin``/``*.pt`` state dicts. Every tensor is read on demand, one at a
+time; nothing is cached, so memory is bounded by the tensors a caller holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, MissingTensor, ModelNotFound, NonFiniteWeights, PickleRefused, UnsupportedFormat
+from .adapters import Adapter, RoleKey, adapter_for, map_keys
+from .config import ModelConfig
+from .stores import GGUFStore, PickleStore, SafetensorsStore, TensorStore
+
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+
+
+@dataclass(frozen=True)
+class RoleInfo:
+    role: str
+    layer: int | None
+    expert: int | None
+    key: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+class Checkpoint:
+    """Roles over a lazy tensor store, in HF ``[out, in]`` convention, as float32/float64."""
+
+    def __init__(self, path: Path, config: ModelConfig, store: TensorStore, adapter: Adapter) -> None:
+        self.path = path
+        self.config = config
+        self.store = store
+        self.adapter = adapter
+        self._roles, self.unmapped_keys = map_keys(store.keys(), adapter)
+
+    # --- what is there -----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path.is_dir() else self.path.stem
+
+    @property
+    def n_layers(self) -> int:
+        return self.config.num_hidden_layers
+
+    @property
+    def gated_mlp(self) -> bool:
+        if self.adapter.gated_mlp is not None:
+            return self.adapter.gated_mlp
+        return any(r in ("gate_proj", "gate_up_proj", "experts.gate_proj", "experts.gate_up_proj")
+                   for r, _, _ in self._roles)
+
+    @property
+    def is_moe(self) -> bool:
+        return any(r == "router" for r, _, _ in self._roles)
+
+    def roles(self) -> list[RoleInfo]:
+        return [RoleInfo(r, layer, e, key, self.store.shape(key), self.store.dtype(key))
+                for (r, layer, e), key in self._roles.items()]
+
+    def has(self, role: str, layer: int | None = None, *, expert: int | None = None) -> bool:
+        try:
+            self._resolve(role, layer, expert)
+            return True
+        except MissingTensor:
+            return False
+
+    def dtypes(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for key in self.store.keys():
+            counts[self.store.dtype(key)] = counts.get(self.store.dtype(key), 0) + 1
+        return counts
+
+    def n_parameters(self) -> int:
+        return int(sum(int(np.prod(self.store.shape(k), dtype=np.int64)) for k in self.store.keys()))
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def tensor(self, role: str, layer: int | None = None, *, expert: int | None = None,
+               dtype: type | np.dtype = np.float32) -> np.ndarray:
+        """One role's tensor, ``[out, in]`` for matrices; raises :class:`MissingTensor`."""
+        key, transform = self._resolve(role, layer, expert)
+        arr = transform(self.store.get(key, dtype=dtype))
+        if not np.isfinite(arr).all():
+            where = f"layer {layer} " if layer is not None else ""
+            raise NonFiniteWeights(f"{self.path}: {where}{role} ({key}) holds NaN or inf values")
+        return np.ascontiguousarray(arr)
+
+    def attention(self, layer: int, dtype: type | np.dtype = np.float32) -> dict[str, np.ndarray]:
+        return {p: self.tensor(p, layer, dtype=dtype) for p in ("q_proj", "k_proj", "v_proj", "o_proj")}
+
+    def _resolve(self, role: str, layer: int | None, expert: int | None) -> tuple[str, Any]:
+        if (role, layer, expert) in self._roles:
+            key = self._roles[(role, layer, expert)]
+            if self.adapter.conv1d and len(self.store.shape(key)) == 2:
+                return key, np.transpose
+            return key, _identity
+        bias = role.endswith(".bias")
+        base = role.removesuffix(".bias")
+        suffix = ".bias" if bias else ""
+        if base in ("q_proj", "k_proj", "v_proj") and ("qkv_proj" + suffix, layer, None) in self._roles:
+            key = self._roles[("qkv_proj" + suffix, layer, None)]
+            part = base[0]
+            return key, lambda a: self._split_qkv(a, part)
+        if base in ("gate_proj", "up_proj") and ("gate_up_proj" + suffix, layer, None) in self._roles and expert is None:
+            key = self._roles[("gate_up_proj" + suffix, layer, None)]
+            half = 0 if base == "gate_proj" else 1
+            return key, lambda a: np.split(a, 2, axis=0)[half]
+        if expert is not None and base in ("gate_proj", "up_proj", "down_proj"):
+            if (f"experts.{base}", layer, None) in self._roles:
+                return self._roles[(f"experts.{base}", layer, None)], lambda a: a[expert]
+            if base != "down_proj" and ("experts.gate_up_proj", layer, None) in self._roles:
+                half = 0 if base == "gate_proj" else 1
+                return self._roles[("experts.gate_up_proj", layer, None)], lambda a: np.split(a[expert], 2, axis=0)[half]
+        if role == "lm_head" and (self.config.tie_word_embeddings or ("lm_head", None, None) not in self._roles):
+            if ("embed_tokens", None, None) in self._roles and self.config.tie_word_embeddings:
+                return self._roles[("embed_tokens", None, None)], _identity
+            raise MissingTensor(
+                f"{self.path} has no lm_head and tie_word_embeddings is false in its config",
+                hint="the checkpoint is incomplete: the output layer was not saved",
+            )
+        if role == "mlp_norm" and layer is not None and self.config.raw.get("parallel_attn"):
+            # Falcon-7B: one norm feeds attention and MLP in parallel
+            return self._resolve("attn_norm", layer, None)
+        where = f" in layer {layer}" if layer is not None else ""
+        where += f" expert {expert}" if expert is not None else ""
+        raise MissingTensor(f"{self.path}: no {role}{where} (model_type {self.config.model_type!r})")
+
+    def _split_qkv(self, packed: np.ndarray, part: str) -> np.ndarray:
+        if self.adapter.conv1d:
+            packed = packed.T
+        cfg = self.config
+        h, kv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        tail = packed.shape[1:]
+        layout = self.adapter.qkv_layout
+        if layout == "falcon" and cfg.raw.get("new_decoder_architecture"):
+            grouped = packed.reshape(kv, h // kv + 2, hd, *tail)
+            out = {"q": grouped[:, :-2], "k": grouped[:, -2], "v": grouped[:, -1]}[part]
+            return out.reshape(-1, *tail)
+        if layout == "neox" or (layout == "falcon" and kv == h):
+            return packed.reshape(h, 3, hd, *tail)[:, "qkv".index(part)].reshape(-1, *tail)
+        sizes = [h * hd, kv * hd, kv * hd]
+        q, k, v = np.split(packed, np.cumsum(sizes)[:2], axis=0)
+        return {"q": q, "k": k, "v": v}[part]
+
+    # --- provenance --------------------------------------------------------------------------
+
+    def tokenizer_hash(self) -> str | None:
+        """sha256 of the tokenizer definition, to tell whether two vocabularies are the same."""
+        root = self.path if self.path.is_dir() else self.path.parent
+        for name in ("tokenizer.json", "tokenizer.model", "vocab.json"):
+            if (root / name).is_file():
+                return hashlib.sha256((root / name).read_bytes()).hexdigest()
+        tokens = getattr(self.store, "tokens", None)
+        if tokens:
+            return hashlib.sha256("\n".join(map(str, tokens)).encode()).hexdigest()
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        cfg = self.config
+        layer_roles = sorted({r for (r, layer, _) in self._roles if layer is not None})
+        return {
+            "path": str(self.path),
+            "format": type(self.store).__name__.removesuffix("Store").lower(),
+            "model_type": cfg.model_type,
+            "adapter": self.adapter.name,
+            "architectures": list(cfg.architectures),
+            "hidden_size": cfg.hidden_size,
+            "num_hidden_layers": cfg.num_hidden_layers,
+            "num_attention_heads": cfg.num_attention_heads,
+            "num_key_value_heads": cfg.num_key_value_heads,
+            "head_dim": cfg.head_dim,
+            "intermediate_size": cfg.intermediate_size,
+            "vocab_size": cfg.vocab_size,
+            "tie_word_embeddings": cfg.tie_word_embeddings,
+            "num_experts": cfg.num_experts,
+            "gated_mlp": self.gated_mlp,
+            "n_parameters": self.n_parameters(),
+            "dtypes": self.dtypes(),
+            "global_roles": sorted({r for (r, layer, _) in self._roles if layer is None}
+                                   | ({"lm_head"} if self.has("lm_head") else set())),
+            "layer_roles": layer_roles,
+            "layers_found": len({layer for (_, layer, _) in self._roles if layer is not None}),
+            "unmapped_keys": self.unmapped_keys[:20],
+            "n_files": len(self.store.files),
+            "tokenizer_sha256": self.tokenizer_hash(),
+        }
+
+
+def _identity(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def open_checkpoint(path: str | Path, *, allow_pickle: bool = False) -> Checkpoint:
+    """Open a model directory or weight file lazily; nothing but headers is read here."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelNotFound(f"{path} does not exist")
+    if path.is_file():
+        return _open_file(path, allow_pickle)
+
+    index = path / "model.safetensors.index.json"
+    shards = sorted(path.glob("*.safetensors"))
+    if index.is_file():
+        store: TensorStore = SafetensorsStore.open_index(index)
+    elif shards:
+        store = SafetensorsStore({k: p for p in shards for k in SafetensorsStore.open_file(p).keys()})
+    elif ggufs := sorted(path.glob("*.gguf")):
+        return _open_file(ggufs[0], allow_pickle)
+    elif pickles := sorted(p for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES and "optimizer" not in p.name):
+        if not allow_pickle:
+            raise PickleRefused(f"{path} holds only pickle checkpoints ({', '.join(p.name for p in pickles)})")
+        store = PickleStore(pickles)
+    else:
+        raise ModelNotFound(f"{path} holds no *.safetensors, *.gguf or pickle weights")
+    config = ModelConfig.from_file(path / "config.json")
+    return Checkpoint(path, config, store, adapter_for(config.model_type))
+
+
+def _open_file(path: Path, allow_pickle: bool) -> Checkpoint:
+    suffix = path.suffix.lower()
+    if suffix == ".gguf":
+        gguf = GGUFStore(path)
+        config = ModelConfig.from_dict(gguf.config_dict(), source=str(path))
+        return Checkpoint(path, config, gguf, adapter_for("llama" if gguf.arch == "llama" else config.model_type))
+    if suffix == ".safetensors":
+        store: TensorStore = SafetensorsStore.open_file(path)
+    elif suffix in _PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise PickleRefused(f"{path} is a pickle checkpoint, which can run code when loaded")
+        store = PickleStore([path])
+    elif path.name == "config.json":
+        return open_checkpoint(path.parent, allow_pickle=allow_pickle)
+    else:
+        raise UnsupportedFormat(f"{path}: unknown weight format {suffix!r}",
+                                hint="use a .safetensors, .gguf or model directory")
+    config_path = path.parent / "config.json"
+    config = ModelConfig.from_file(config_path) if config_path.is_file() else _infer_config(store, path)
+    return Checkpoint(path, config, store, adapter_for(config.model_type))
+
+
+def _infer_config(store: TensorStore, path: Path) -> ModelConfig:
+    """Sizes from tensor shapes when a lone weight file comes without config.json."""
+    roles, _ = map_keys(store.keys(), adapter_for("unknown"))
+    embed = roles.get(("embed_tokens", None, None))
+    if embed is None:
+        raise ConfigError(f"{path} has no config.json beside it and no embedding to infer sizes from",
+                          hint="put the model's config.json next to the file")
+    vocab, hidden = store.shape(embed)
+    layers = {layer for (_, layer, _) in roles if layer is not None}
+    q = roles.get(("q_proj", 0, None))
+    k = roles.get(("k_proj", 0, None))
+    qn = roles.get(("q_norm", 0, None))
+    head_dim = store.shape(qn)[0] if qn else (64 if hidden % 64 == 0 else hidden)
+    n_heads = (store.shape(q)[0] // head_dim) if q else hidden // head_dim
+    n_kv = (store.shape(k)[0] // head_dim) if k else n_heads
+    args = getattr(store, "model_args", None) or {}
+    n_heads = int(args.get("n_heads", n_heads))
+    n_kv = int(args.get("n_kv_heads") or n_kv if args else n_kv)
+    head_dim = hidden // n_heads if args else head_dim
+    raw = {"model_type": "unknown", "hidden_size": hidden, "vocab_size": vocab,
+           "num_hidden_layers": len(layers), "num_attention_heads": n_heads,
+           "num_key_value_heads": n_kv, "head_dim": head_dim,
+           "tie_word_embeddings": ("lm_head", None, None) not in roles, "inferred_from_shapes": True}
+    return ModelConfig.from_dict(raw, source=str(path))
+
