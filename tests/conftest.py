@@ -1,0 +1,43 @@
+"""Shared fixtures: seeded zoo models (built once per cache) and the real checkpoints in ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("LLM_LINEAGE_CACHE", str(REPO / ".cache"))
+SHARED_MODELS = Path(os.environ.get("LLM_LINEAGE_SHARED_MODELS", REPO.parent / "shared" / "models"))
+
+# the zoo's trained models: victim and unrelated controls share architecture, data and steps
+TRAIN_STEPS = 300
+
+
+@pytest.fixture(scope="session")
+def victim() -> Path:
+    from llm_lineage import zoo
+
+    return zoo.build("llama", seed=0, train_steps=TRAIN_STEPS)
+
+
+@pytest.fixture(scope="session")
+def unrelated_llama() -> Path:
+    from llm_lineage import zoo
+
+    return zoo.build("llama", seed=7, train_steps=TRAIN_STEPS)
+
+
+@pytest.fixture(scope="session")
+def unrelated_qwen2() -> Path:
+    from llm_lineage import zoo
+
+    return zoo.build("qwen2", seed=3, train_steps=TRAIN_STEPS)
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> Path:
+    if not (SHARED_MODELS / "hf").is_dir():
+        pytest.skip(f"real checkpoints not present at {SHARED_MODELS}")
+    return SHARED_MODELS
