@@ -102,7 +102,7 @@ class Checkpoint:
     def _resolve(self, role: str, layer: int | None, expert: int | None) -> tuple[str, Any]:
         if (role, layer, expert) in self._roles:
             key = self._roles[(role, layer, expert)]
-            if self.adapter.conv1d and len(self.store.shape(key)) == 2:
+            if self.adapter.conv1d and layer is not None and len(self.store.shape(key)) == 2:
                 return key, np.transpose
             return key, _identity
         bias = role.endswith(".bias")
@@ -137,7 +137,7 @@ class Checkpoint:
         raise MissingTensor(f"{self.path}: no {role}{where} (model_type {self.config.model_type!r})")
 
     def _split_qkv(self, packed: np.ndarray, part: str) -> np.ndarray:
-        if self.adapter.conv1d:
+        if self.adapter.conv1d and packed.ndim == 2:
             packed = packed.T
         cfg = self.config
         h, kv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import torch
 
 from ..errors import CorruptCheckpoint, MissingShard, MissingTensor, UnsupportedFormat
 
@@ -35,26 +33,40 @@ class TensorStore(Protocol):
     def get(self, key: str, dtype: np.dtype | type = np.float32) -> np.ndarray: ...
 
 
-def _to_numpy(tensor: torch.Tensor, dtype: np.dtype | type) -> np.ndarray:
+def _to_numpy(tensor: Any, dtype: np.dtype | type) -> np.ndarray:
+    import torch
+
     # bf16 has no NumPy dtype: widen in torch first, then hand over without another copy
     if tensor.dtype in (torch.bfloat16, torch.float16) or not tensor.is_floating_point():
         tensor = tensor.to(torch.float32)
     return tensor.numpy().astype(dtype, copy=False)
 
 
+_NUMPY_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
+                 "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+
+
 class SafetensorsStore:
-    """Memory-mapped safetensors: a single file or shards listed in an index."""
+    """Safetensors shards read one tensor at a time.
+
+    ``safe_open`` validates every file once (a header that does not cover the file exactly is a
+    truncated download). Data are then read with one positioned read per tensor into a fresh
+    buffer rather than through a memory map: the bytes arrive in a single sequential request, and
+    pages of tensors already used do not stay mapped in the process (measured in
+    ``benchmarks/weights_read.py``).
+    """
 
     def __init__(self, weight_map: dict[str, Path]) -> None:
         self._weight_map = weight_map
         self.files = tuple(sorted(set(weight_map.values())))
-        self._handles: dict[Path, Any] = {}
-        self._meta: dict[str, tuple[tuple[int, ...], str]] = {}
+        self._headers: dict[Path, tuple[int, dict[str, Any]]] = {}
 
     @classmethod
     def open_file(cls, path: Path) -> SafetensorsStore:
-        keys = _safe_open(path).keys()
-        return cls({key: path for key in keys})
+        store = cls({})
+        store._weight_map = {key: path for key in store._header(path)[1]}
+        store.files = (path,)
+        return store
 
     @classmethod
     def open_index(cls, index_path: Path) -> SafetensorsStore:
@@ -72,69 +84,72 @@ class SafetensorsStore:
                 )
         return cls(resolved)
 
-    def _handle(self, path: Path) -> Any:
-        if path not in self._handles:
-            self._handles[path] = _safe_open(path)
-        return self._handles[path]
+    def _header(self, path: Path) -> tuple[int, dict[str, Any]]:
+        if path not in self._headers:
+            _safe_open(path)
+            with path.open("rb") as fh:
+                n = int.from_bytes(fh.read(8), "little")
+                header = json.loads(fh.read(n))
+            header.pop("__metadata__", None)
+            self._headers[path] = (8 + n, header)
+        return self._headers[path]
+
+    def _entry(self, key: str) -> tuple[Path, int, dict[str, Any]]:
+        path = self._weight_map.get(key)
+        if path is None:
+            raise MissingTensor(f"no tensor {key!r} in {self.files[0].parent if self.files else 'checkpoint'}")
+        start, header = self._header(path)
+        if key not in header:
+            raise CorruptCheckpoint(f"the index maps {key!r} to {path.name}, which does not hold it")
+        return path, start, header[key]
 
     def keys(self) -> list[str]:
         return list(self._weight_map)
 
-    def _slice(self, key: str) -> Any:
-        if key not in self._weight_map:
-            raise MissingTensor(f"no tensor {key!r} in {self.files[0].parent}")
-        return self._handle(self._weight_map[key]).get_slice(key)
-
     def shape(self, key: str) -> tuple[int, ...]:
-        if key not in self._meta:
-            sl = self._slice(key)
-            self._meta[key] = (tuple(sl.get_shape()), str(sl.get_dtype()))
-        return self._meta[key][0]
+        return tuple(self._entry(key)[2]["shape"])
 
     def dtype(self, key: str) -> str:
-        self.shape(key)
-        return self._meta[key][1]
+        return str(self._entry(key)[2]["dtype"])
 
     def get(self, key: str, dtype: np.dtype | type = np.float32) -> np.ndarray:
-        path = self._weight_map.get(key)
-        if path is None:
-            raise MissingTensor(f"no tensor {key!r} in {self.files[0].parent}")
-        try:
-            tensor = self._handle(path).get_tensor(key)
-        except Exception as exc:  # safetensors raises its own error types for truncated data
-            raise CorruptCheckpoint(f"{path}: cannot read {key!r} ({exc})") from None
-        return _to_numpy(tensor, dtype)
+        path, data_start, entry = self._entry(key)
+        begin, end = entry["data_offsets"]
+        stored, shape = entry["dtype"], tuple(entry["shape"])
+        if stored not in _NUMPY_DTYPES and stored != "BF16":  # float8 and friends: let torch decode
+            with _safe_open_ctx(path) as handle:
+                return _to_numpy(handle.get_tensor(key), dtype)
+        raw = np.empty(end - begin, dtype=np.uint8)
+        with path.open("rb", buffering=0) as fh:
+            fh.seek(data_start + begin)
+            if fh.readinto(memoryview(raw)) != end - begin:
+                raise CorruptCheckpoint(f"{path}: {key!r} runs past the end of the file")
+        if stored == "BF16":  # bf16 is the top half of a float32
+            arr = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            arr = raw.view(_NUMPY_DTYPES[stored])
+        return arr.reshape(shape).astype(dtype, copy=False)
 
 
 def _safe_open(path: Path) -> Any:
     from safetensors import safe_open
 
     try:
-        handle = safe_open(str(path), framework="pt", device="cpu")
+        handle = safe_open(str(path), framework="numpy")
     except FileNotFoundError:
         raise MissingShard(f"{path} does not exist") from None
-    except Exception as exc:
+    except Exception as exc:  # safetensors checks that the header covers the file exactly
         raise CorruptCheckpoint(
             f"{path} is not a readable safetensors file ({exc})",
             hint="the file may be truncated or not safetensors at all; download it again",
         ) from None
-    # a header whose offsets run past the end of the file: truncated download
-    end = 0
-    for key in handle.keys():
-        sl = handle.get_slice(key)
-        n = int(np.prod(sl.get_shape(), dtype=np.int64)) * _DTYPE_BYTES.get(str(sl.get_dtype()), 1)
-        end += n
-    header_len = int.from_bytes(path.open("rb").read(8), "little")
-    if 8 + header_len + end > path.stat().st_size:
-        raise CorruptCheckpoint(
-            f"{path} is truncated: its header describes {8 + header_len + end} bytes, the file has {path.stat().st_size}",
-            hint="download the file again",
-        )
     return handle
 
 
-_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-                "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
+def _safe_open_ctx(path: Path) -> Any:
+    from safetensors import safe_open
+
+    return safe_open(str(path), framework="pt", device="cpu")
 
 
 # --- GGUF ------------------------------------------------------------------------------------
@@ -171,6 +186,8 @@ class GGUFStore:
             if "tokenizer.ggml.tokens" in self._reader.fields else None
         self.arch = str(self.metadata.get("general.architecture", "llama"))
         self._tensors = {self._hf_name(t.name): t for t in self._reader.tensors}
+        cfg = self.config_dict()
+        self._qk_heads = {"q_proj": cfg["num_attention_heads"], "k_proj": cfg["num_key_value_heads"]}
 
     @staticmethod
     def _hf_name(name: str) -> str:
@@ -224,9 +241,7 @@ class GGUFStore:
         t = self._tensor(key)
         arr = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(self.shape(key))
         if self.arch in _GGUF_PERMUTED_QK and key.endswith(("q_proj.weight", "k_proj.weight")):
-            cfg = self.config_dict()
-            heads = cfg["num_attention_heads"] if "q_proj" in key else cfg["num_key_value_heads"]
-            arr = _unpermute_qk(arr, heads)
+            arr = _unpermute_qk(arr, self._qk_heads[key.rsplit(".", 2)[-2]])
         return arr.astype(dtype, copy=False)
 
 
@@ -251,8 +266,10 @@ class PickleStore:
 
     def __init__(self, paths: list[Path]) -> None:
         self.files = tuple(paths)
-        self._tensors: dict[str, torch.Tensor] = {}
+        self._tensors: dict[str, Any] = {}
         self.model_args: dict[str, Any] | None = None
+        import torch
+
         for path in paths:
             try:
                 obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -271,7 +288,7 @@ class PickleStore:
     def dtype(self, key: str) -> str:
         return str(self._get(key).dtype).removeprefix("torch.")
 
-    def _get(self, key: str) -> torch.Tensor:
+    def _get(self, key: str) -> Any:
         if key not in self._tensors:
             raise MissingTensor(f"no tensor {key!r} in {self.files[0]}")
         return self._tensors[key]
@@ -280,7 +297,9 @@ class PickleStore:
         return _to_numpy(self._get(key), dtype)
 
 
-def _find_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+def _find_state_dict(obj: Any, path: Path) -> dict[str, Any]:
+    import torch
+
     """A state dict may be the pickle itself or sit under a key (training checkpoints)."""
     if isinstance(obj, dict):
         for key in ("model", "state_dict", "model_state_dict", "module"):
@@ -291,8 +310,3 @@ def _find_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
             return tensors
     raise UnsupportedFormat(f"{path} holds no tensor state dict")
 
-
-def iter_float_keys(store: TensorStore) -> Iterator[str]:
-    for key in store.keys():
-        if store.dtype(key).upper() not in {"I64", "I32", "I16", "I8", "U8", "BOOL", "INT64", "INT32", "BOOL"}:
-            yield key
