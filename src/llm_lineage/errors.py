@@ -101,3 +101,11 @@ class EndpointUnavailable(EndpointError):
 
 class QueryBudgetExceeded(EndpointError):
     hint = "raise --max-queries, or rerun with --resume to spend the rest later"
+
+
+class EndpointRejected(EndpointError):
+    """The endpoint answered a request with a 4xx: it does not accept what was asked."""
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status

@@ -135,8 +135,8 @@ def build(arch: str = "llama", seed: int = 0, *, train_steps: int = 0, domain: s
     return save(model, target, extra={"zoo.json": spec})
 
 
-def save(model, target: Path, *, extra: dict[str, Any] | None = None) -> Path:
-    """save_pretrained + tokenizer into ``target`` atomically (a half-written dir never appears)."""
+def save(model, target: Path, *, extra: dict[str, Any] | None = None, tokenizer_object=None) -> Path:
+    """save_pretrained + tokenizer (default: the zoo's) into ``target`` atomically (a half-written dir never appears)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
@@ -145,7 +145,7 @@ def save(model, target: Path, *, extra: dict[str, Any] | None = None) -> Path:
     hf_logging.disable_progress_bar()
     try:
         model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer().save_pretrained(tmp)
+        (tokenizer_object or tokenizer()).save_pretrained(tmp)
         for name, content in (extra or {}).items():
             (tmp / name).write_text(json.dumps(content, indent=2, sort_keys=True))
         if target.exists():

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import zoo
+from ..errors import InputError
 
 ATTACKS: dict[str, Callable[..., Any]] = {}
+
+# the tokenizer of the victim being attacked, for attacks that train on text (default: the zoo's)
+_VICTIM_TOKENIZER: ContextVar[Any] = ContextVar("victim_tokenizer", default=None)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What an attack returns when it changes more than the weights (e.g. the tokenizer's ids)."""
+
+    model: Any
+    tokenizer: Any = None
 
 
 def attack(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -19,16 +33,60 @@ def attack(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return register
 
 
+def victim_tokenizer():
+    """The tokenizer saved with the victim (inside :func:`derive`), else the zoo's."""
+    return _VICTIM_TOKENIZER.get() or zoo.tokenizer()
+
+
+_MODULES = ("finetune", "lora", "pretrain", "quantize", "prune", "reparam", "moe")
+
+
+def load_kinds() -> dict[str, Callable[..., Any]]:
+    """Import every attack module so that all kinds are registered; returns :data:`ATTACKS`."""
+    import importlib
+
+    for module in _MODULES:
+        try:
+            importlib.import_module(f"{__package__}.{module}")
+        except ModuleNotFoundError as exc:  # a kind module not in this installation; the others still work
+            if exc.name != f"{__package__}.{module}":
+                raise
+    return ATTACKS
+
+
 def derive(victim: str | Path, kind: str, out_dir: str | Path, *, progress: bool = False, **options: Any) -> Path:
     """Apply attack ``kind`` to ``victim`` and save the suspect in ``out_dir`` (reused if identical)."""
-    from . import finetune  # noqa: F401  (registers its kinds)
-
+    load_kinds()
     if kind not in ATTACKS:
-        raise ValueError(f"unknown attack {kind!r}; choose from {', '.join(sorted(ATTACKS))}")
+        raise InputError(f"unknown attack {kind!r}; choose from {', '.join(sorted(ATTACKS))}")
     out_dir = Path(out_dir)
     manifest = {"victim": str(Path(victim).resolve()), "kind": kind, "options": options}
     if (out_dir / "attack.json").is_file() and json.loads((out_dir / "attack.json").read_text()) == manifest:
         return out_dir
-    model = zoo.load(victim)
-    model = ATTACKS[kind](model, progress=progress, **options) or model
-    return zoo.save(model, out_dir, extra={"attack.json": manifest})
+    if not (Path(victim) / "config.json").is_file():
+        raise InputError(f"victim {victim} is not a model directory with config.json")
+    tokenizer = _load_tokenizer(Path(victim))
+    token = _VICTIM_TOKENIZER.set(tokenizer)
+    try:
+        model = zoo.load(victim)
+        try:
+            out = ATTACKS[kind](model, progress=progress, **options)
+        except TypeError as exc:  # an option the attack does not take: a user error, not a bug
+            if "unexpected keyword argument" not in str(exc):
+                raise
+            raise InputError(f"attack {kind!r}: {exc}") from None
+    finally:
+        _VICTIM_TOKENIZER.reset(token)
+    if isinstance(out, Derived):
+        model, tokenizer = out.model, out.tokenizer or tokenizer
+    elif out is not None:
+        model = out
+    return zoo.save(model, out_dir, extra={"attack.json": manifest}, tokenizer_object=tokenizer)
+
+
+def _load_tokenizer(victim: Path):
+    if not any((victim / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
+        return zoo.tokenizer()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(victim)

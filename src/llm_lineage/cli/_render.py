@@ -71,3 +71,202 @@ def _fmt(v: Any) -> str:
     if isinstance(v, dict):
         return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
     return str(v)
+
+
+def serving(url: str) -> None:
+    """The line ``llm-lineage serve`` prints once it listens (tests and scripts read the URL from it)."""
+    print(f"serving on {url}", flush=True)
+
+
+# --- registry and search (issue 8) -------------------------------------------------------------
+
+
+def registry_entries(entries: list[Any], *, as_json: bool, path: Path) -> None:
+    if as_json:
+        print_json({"registry": path, "entries": [_entry_json(e) for e in entries]})
+        return
+    table(f"{path} ({len(entries)} entries)", ["name", "model_type", "hidden_size", "vocab_size", "methods", "added"],
+          [[e.name, e.provenance.get("architecture", {}).get("model_type"), e.provenance.get("architecture", {})
+            .get("hidden_size"), e.vocab_size, e.methods, e.added_at] for e in entries])
+
+
+def registry_entry(entry: Any, *, as_json: bool, path: Path) -> None:
+    if as_json:
+        print_json({"registry": path, **_entry_json(entry)})
+        return
+    prov = entry.provenance
+    arch = prov.get("architecture", {})
+    key_values(entry.name, {"registry": path, "source": prov.get("source"), "added": entry.added_at,
+                            "tool version": prov.get("tool_version"), "tokenizer sha256": entry.tokenizer_sha256,
+                            **{k: arch.get(k) for k in ("model_type", "hidden_size", "num_hidden_layers",
+                                                        "vocab_size", "n_parameters")},
+                            **{f"sha256 {f}": h for f, h in prov.get("weight_files", {}).items()}})
+    table("fingerprints", ["method", "kind", "stored", "note"],
+          [[f.method, f.kind, (f.blob or "-")[:16], f.note or ""] for f in entry.fingerprints.values()])
+
+
+def _entry_json(entry: Any) -> dict[str, Any]:
+    return {"name": entry.name, "added_at": entry.added_at, "methods": entry.methods,
+            "fingerprints": entry.fingerprints, "provenance": entry.provenance,
+            "summary_role": entry.summary.role if entry.summary else None}
+
+
+def registry_check(problems: list[str], *, as_json: bool, path: Path) -> None:
+    if as_json:
+        print_json({"registry": path, "consistent": not problems, "problems": problems})
+    elif problems:
+        table(f"{path}: {len(problems)} problem(s)", ["problem"], [[p] for p in problems])
+    else:
+        console.print(f"{path}: consistent", markup=False, highlight=False)
+
+
+def search_result(result: Any, *, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    methods = sorted({m for c in result.candidates for m in c.scores})
+    table(f"candidates for {result.suspect} ({result.n_shortlisted} of {result.n_registered} compared in full)",
+          ["#", "owner", "verdict", "p-value", *methods],
+          [[i + 1, c.name, c.verdict, c.p_value, *[c.scores.get(m, math.nan) for m in methods]]
+           for i, c in enumerate(result.candidates)])
+    for c in result.candidates:
+        console.print(f"{c.name}: {c.explanation}", markup=False, highlight=False)
+    console.print(f"verdict: {result.verdict.value}: {result.explanation}", markup=False, highlight=False)
+
+
+def std_profile_scores(figure: Any) -> None:
+    """``plot-profiles``: pairwise std-profile scores of the overlaid models, then where the figure is."""
+    short = [f"#{i + 1}" for i in range(len(figure.models))]
+    table("std-profile score (mean Pearson r over q, k, v, o) between every pair",
+          ["#", "model", "layers", *short],
+          [[s, name, layers, *(f"{v:.3f}" for v in row)] for s, name, layers, row in
+           zip(short, figure.models, figure.n_layers, figure.scores.tolist(), strict=True)])
+    console.print(f"figure written to {figure.figure}", markup=False, highlight=False)
+
+
+def endpoint_report(report: Any, *, as_json: bool = False) -> None:
+    """An endpoint campaign's probe, strategy and query bill (``outputs.campaign.CampaignReport``)."""
+    if as_json:
+        print_json(report)
+        return
+    probe = report.probe
+    key_values(f"probe of {report.endpoint} ({report.model})", {
+        "log-probs": probe.logprobs, "top_logprobs cap": probe.top_logprobs_cap, "token ids": probe.token_ids,
+        "logit_bias accepted": probe.logit_bias, "bias changes greedy token": probe.bias_changes_sampling,
+        "bias shifts log-probs": probe.bias_shifts_logprobs,
+        "max biased tokens": "no cap" if probe.max_biased_tokens is None else probe.max_biased_tokens,
+        "log-prob decimals": "unrounded" if probe.logprob_decimals is None else probe.logprob_decimals,
+        "echo (prompt log-probs)": probe.echo, "notes": list(probe.notes)})
+    table("strategies", ["strategy", "queries per prompt", "precision / why not"],
+          [[name, row.get("queries_per_prompt", "-"), row.get("precision", row.get("unavailable"))]
+           for name, row in probe.strategies.items()])
+    key_values("campaign", {"strategy": f"{report.strategy} ({probe.strategy_reason})",
+                            "precision": report.precision, "queries used": report.queries_used,
+                            "queries cached": report.queries_cached, "queries retried": report.queries_retried,
+                            "cache": report.cache})
+
+
+# --- compare (issue 5) -------------------------------------------------------------------------
+
+
+def comparison(owner: Any, suspect: Any, results: list[Any], *, figures: list[Any] = (), as_json: bool) -> None:
+    """``compare``: one row per method, then each method's numbers behind its verdict."""
+    if as_json:
+        if len(results) == 1:
+            print_json({**to_jsonable(results[0]), "figures": [str(f) for f in figures]})
+        else:
+            print_json({"owner": owner, "suspect": suspect, "results": results, "figures": figures})
+        return
+    table(f"{suspect} against {owner}", ["method", "score", "p-value", "z", "verdict"],
+          [[r.method, r.score, r.p_value, getattr(r, "z_score", math.nan), r.verdict] for r in results])
+    for r in results:
+        details = {f.name: _brief(getattr(r, f.name)) for f in dataclasses.fields(r)
+                   if f.name not in ("method", "score", "p_value", "verdict", "owner", "suspect")}
+        key_values(r.method, details)
+    for f in figures:
+        console.print(f"figure written to {f}", markup=False, highlight=False)
+
+
+# --- attacks and evaluation (issue 7) ----------------------------------------------------------
+
+
+def derived_model(path: Path, kind: str, options: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print_json({"kind": kind, "options": options, "path": path})
+    else:
+        key_values(f"{kind} -> {path}", {"kind": kind, **{f"option {k}": v for k, v in options.items()},
+                                         "model": path, "manifest": path / "attack.json"})
+
+
+def evaluation(result: Any, files: Any, *, as_json: bool) -> None:
+    if as_json:
+        print_json({"report": files.html, "results": files.json, "summaries": result.summaries})
+        return
+    evaluation_tables(result)
+    console.print(f"report: {files.html}\nresults: {files.json}", markup=False, highlight=False)
+
+
+def evaluation_tables(result: Any) -> None:
+    """The robustness matrix (verdict per method and suspect) and the per-method metrics."""
+    suspects = result.suspects
+    table("robustness matrix (verdict, score)", ["method"] + [f"{s.name} ({s.truth})" for s in suspects],
+          [[m.method] + [_pair_cell(result.pair(m.method, s.name)) for s in suspects] for m in result.summaries])
+    table("per method", ["method", "AUC", "accuracy", "TPR@1%FPR", "verdict acc.", "unrelated→derived", "queries"],
+          [[s.method, s.auc, s.accuracy, s.tpr_at_1pct_fpr, s.verdict_accuracy, s.false_derived,
+            "-" if s.mean_queries is None else s.mean_queries] for s in result.summaries])
+
+
+def _pair_cell(pair: Any) -> str:
+    return pair.verdict if pair.verdict == "n/a" else f"{pair.verdict} {_fmt(pair.score)}"
+
+
+# --- issue 3: fingerprint files and the subspace verdict ---------------------------------------
+
+
+def fingerprint_written(path: Path, manifest: dict[str, Any], fingerprints: dict[str, Any], *, as_json: bool) -> None:
+    methods = {name: type(fp).__name__ for name, fp in fingerprints.items()}
+    if as_json:
+        print_json({"path": path, **manifest, "fingerprints": methods})
+        return
+    key = fingerprints.get("subspace")
+    rows: dict[str, Any] = {"file": path, "manifest": path.with_suffix(".json"), "methods": list(methods)}
+    if key is not None:
+        rows["subspace key"] = f"{key.n_tokens} tokens, rank {key.rank}, hidden_size {key.hidden_size}"
+    key_values(f"fingerprint of {manifest.get('model')}", rows)
+
+
+def subspace_result(result: Any, *, as_json: bool, endpoint: Any = None) -> None:
+    """The black-box verdict: one JSON object (keys of issue 3) or two small tables.
+
+    ``endpoint``: for a suspect behind an API, its probe, strategy and query bill (issue 4)."""
+    compat, align = result.compatibility, result.alignment
+    if as_json:
+        print_json({"verdict": result.verdict, "access": result.access, "queries": result.n_queries,
+                    "outputs": result.n_outputs, "tokens": result.n_tokens, "score": result.score,
+                    "p_value": result.p_value, "false_positive_rate": result.false_positive_rate,
+                    "decided_by": result.decided_by, "precision": result.precision,
+                    "compatibility": compat, "alignment": align,
+                    "estimated_hidden_size": result.estimated_hidden_size,
+                    "hidden_size_is_lower_bound": result.hidden_size_is_lower_bound,
+                    "owner": result.owner, "suspect": result.suspect, "note": result.note,
+                    **({"endpoint": endpoint} if endpoint is not None else {})})
+        return
+    key_values(f"{result.suspect} against {result.owner}: {result.verdict.value}", {
+        "verdict": result.verdict, "decided by": result.decided_by, "p-value": result.p_value,
+        "false-positive rate": result.false_positive_rate, "access": result.access, "precision": result.precision,
+        "queries": result.n_queries, "outputs x tokens": f"{result.n_outputs} x {result.n_tokens}",
+        "median residual": compat.median_residual, "noise floor / threshold": f"{compat.noise_floor:.3g} / {compat.threshold:.3g}",
+        "outputs within noise": f"{compat.n_within} of {result.n_outputs}",
+        "extra dimensions": f"{align.extra_dimensions} (derived if <= {align.max_extra}; unrelated head: ~{align.null_extra_dimensions:.0f})",
+        "estimated hidden size": f"{result.estimated_hidden_size}{'+' if result.hidden_size_is_lower_bound else ''}",
+        **({"note": result.note} if result.note else {})})
+    if endpoint is not None:
+        endpoint_report(endpoint)
+
+
+def _brief(value: Any) -> Any:
+    """A nested dataclass (a null summary, ...) as its scalar fields, for one table cell."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+                if not isinstance(getattr(value, f.name), (tuple, list, dict))}
+    return value

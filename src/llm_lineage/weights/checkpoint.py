@@ -96,6 +96,18 @@ class Checkpoint:
             raise NonFiniteWeights(f"{self.path}: {where}{role} ({key}) holds NaN or inf values")
         return np.ascontiguousarray(arr)
 
+    def rows(self, role: str, rows: np.ndarray, layer: int | None = None, *,
+             dtype: type | np.dtype = np.float32) -> np.ndarray:
+        """``tensor(role, layer)[rows]``, reading only those rows where the store can."""
+        key, transform = self._resolve(role, layer, None)
+        if transform is _identity and hasattr(self.store, "get_rows"):
+            arr = self.store.get_rows(key, np.asarray(rows, dtype=np.int64), dtype=dtype)
+        else:
+            arr = transform(self.store.get(key, dtype=dtype))[rows]
+        if not np.isfinite(arr).all():
+            raise NonFiniteWeights(f"{self.path}: {role} ({key}) holds NaN or inf values in the rows read")
+        return np.ascontiguousarray(arr)
+
     def attention(self, layer: int, dtype: type | np.dtype = np.float32) -> dict[str, np.ndarray]:
         return {p: self.tensor(p, layer, dtype=dtype) for p in ("q_proj", "k_proj", "v_proj", "o_proj")}
 

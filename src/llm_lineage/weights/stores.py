@@ -130,6 +130,37 @@ class SafetensorsStore:
             arr = raw.view(_NUMPY_DTYPES[stored])
         return arr.reshape(shape).astype(dtype, copy=False)
 
+    def get_rows(self, key: str, rows: np.ndarray, dtype: np.dtype | type = np.float32) -> np.ndarray:
+        """``get(key)[rows]`` for a 2-D tensor, reading only those rows."""
+        return _read_rows(self, key, np.asarray(rows, dtype=np.int64), dtype)
+
+
+def _read_rows(store: Any, key: str, rows: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+    """Rows of a 2-D safetensors tensor, one positioned read each: the rest is never read."""
+    import os
+
+    path, data_start, entry = store._entry(key)
+    stored, shape = entry["dtype"], tuple(entry["shape"])
+    if len(shape) != 2 or (stored not in _NUMPY_DTYPES and stored != "BF16"):
+        return store.get(key, dtype=dtype)[rows]
+    item = 2 if stored == "BF16" else np.dtype(_NUMPY_DTYPES[stored]).itemsize
+    row_bytes = shape[1] * item
+    raw = np.empty((len(rows), row_bytes), dtype=np.uint8)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for i, row in enumerate(rows):
+            chunk = os.pread(fd, row_bytes, data_start + entry["data_offsets"][0] + int(row) * row_bytes)
+            if len(chunk) != row_bytes:
+                raise CorruptCheckpoint(f"{path}: {key!r} runs past the end of the file")
+            raw[i] = np.frombuffer(chunk, dtype=np.uint8)
+    finally:
+        os.close(fd)
+    if stored == "BF16":
+        arr = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+    else:
+        arr = raw.view(_NUMPY_DTYPES[stored])
+    return arr.reshape(len(rows), shape[1]).astype(dtype, copy=False)
+
 
 def _safe_open(path: Path) -> Any:
     from safetensors import safe_open
@@ -242,6 +273,19 @@ class GGUFStore:
         arr = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(self.shape(key))
         if self.arch in _GGUF_PERMUTED_QK and key.endswith(("q_proj.weight", "k_proj.weight")):
             arr = _unpermute_qk(arr, self._qk_heads[key.rsplit(".", 2)[-2]])
+        return arr.astype(dtype, copy=False)
+
+    def get_rows(self, key: str, rows: np.ndarray, dtype: np.dtype | type = np.float32) -> np.ndarray:
+        """``get(key)[rows]``, dequantising only those rows (an embedding's few thousand tokens)."""
+        from gguf.quants import dequantize
+
+        t = self._tensor(key)
+        shape = self.shape(key)
+        permuted = self.arch in _GGUF_PERMUTED_QK and key.endswith(("q_proj.weight", "k_proj.weight"))
+        if len(shape) != 2 or t.data.ndim != 2 or t.data.shape[0] != shape[0] or permuted:
+            return self.get(key, dtype=dtype)[rows]
+        picked = np.ascontiguousarray(t.data[np.asarray(rows, dtype=np.int64)])
+        arr = np.asarray(dequantize(picked, t.tensor_type), dtype=np.float32).reshape(len(rows), shape[1])
         return arr.astype(dtype, copy=False)
 
 

@@ -1,0 +1,78 @@
+r"""Magnitude pruning (``prune``): zero the weights, attention heads or FFN neurons that matter least.
+
+``structure="unstructured"`` zeroes, in every decoder-block matrix, the fraction ``sparsity`` of
+entries with the smallest ``|w|``. ``"heads"`` zeroes whole query heads (their ``q_proj`` rows and
+``o_proj`` columns) ranked by ``||W_O[:, head]||_F * ||W_Q[head]||_F``; ``"neurons"`` zeroes whole
+FFN neurons (rows of gate/up, column of down) ranked by ``||W_down[:, j]|| * ||W_up[j]||``. Shapes are
+kept, so the result loads with the victim's config.
+
+References
+----------
+.. [1] S. Han et al., "Learning both Weights and Connections for Efficient Neural Networks", NeurIPS 2015.
+.. [2] P. Michel et al., "Are Sixteen Heads Really Better than One?", NeurIPS 2019.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import InputError
+from ._blocks import LLAMA_LIKE, decoder_layers, head_dim, linear_weights, require
+from .registry import attack
+
+STRUCTURES = ("unstructured", "heads", "neurons")
+
+
+@attack("prune")
+@torch.no_grad()
+def prune(model, *, sparsity: float = 0.3, structure: str = "unstructured", progress: bool = False):
+    """Zero a fraction ``sparsity`` of weights (per matrix), heads or neurons (per layer) by magnitude."""
+    if not 0.0 <= sparsity < 1.0:
+        raise InputError(f"sparsity must be in [0, 1), got {sparsity}")
+    if structure not in STRUCTURES:
+        raise InputError(f"structure must be one of {', '.join(STRUCTURES)}, got {structure!r}")
+    if structure == "unstructured":
+        for _, weight, _ in linear_weights(model):
+            weight.data.mul_(magnitude_mask(weight.data, sparsity))
+        return model
+    require(model, f"prune --structure {structure}", LLAMA_LIKE)
+    for layer in decoder_layers(model):
+        (_prune_heads if structure == "heads" else _prune_neurons)(model, layer, sparsity)
+    return model
+
+
+def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """1 where ``|w|`` is among the largest ``1 - sparsity`` of the matrix, else 0 (ties broken by position)."""
+    n_zero = int(math.floor(sparsity * weight.numel()))
+    mask = torch.ones(weight.numel(), dtype=weight.dtype)
+    if n_zero:
+        mask[torch.argsort(weight.abs().flatten(), stable=True)[:n_zero]] = 0
+    return mask.view_as(weight)
+
+
+def _lowest(scores: torch.Tensor, fraction: float) -> torch.Tensor:
+    return torch.argsort(scores, stable=True)[: int(math.floor(fraction * len(scores)))]
+
+
+def _prune_heads(model, layer, sparsity: float) -> None:
+    attn, hd = layer.self_attn, head_dim(model)
+    n_heads = model.config.num_attention_heads
+    q = attn.q_proj.weight.view(n_heads, hd, -1)
+    o = attn.o_proj.weight.view(attn.o_proj.weight.shape[0], n_heads, hd)
+    scores = q.flatten(1).norm(dim=1) * o.permute(1, 0, 2).flatten(1).norm(dim=1)
+    for head in _lowest(scores, sparsity).tolist():
+        attn.q_proj.weight.data[head * hd:(head + 1) * hd] = 0
+        if attn.q_proj.bias is not None:
+            attn.q_proj.bias.data[head * hd:(head + 1) * hd] = 0
+        attn.o_proj.weight.data[:, head * hd:(head + 1) * hd] = 0
+
+
+def _prune_neurons(model, layer, sparsity: float) -> None:
+    mlp = layer.mlp
+    scores = mlp.down_proj.weight.norm(dim=0) * mlp.up_proj.weight.norm(dim=1)
+    drop = _lowest(scores, sparsity)
+    mlp.gate_proj.weight.data[drop] = 0
+    mlp.up_proj.weight.data[drop] = 0
+    mlp.down_proj.weight.data[:, drop] = 0

@@ -1,0 +1,83 @@
+"""``llm-lineage registry add|list|show|remove|export|import|check``: the owner fingerprint registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..registry import Registry, export_registry, import_registry
+from . import _render
+from ._options import JsonOpt, ModelArg
+
+RegistryOpt = Annotated[Path | None, typer.Option(
+    "--registry", help="Registry file (default: $LLM_LINEAGE_REGISTRY, else the user's data directory).")]
+NameArg = Annotated[str, typer.Argument(help="Entry name, as `registry list` shows it.", show_default=False)]
+
+app = typer.Typer(name="registry", help="Store owner fingerprints and provenance; list, show, move them.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+
+
+@app.command()
+def add(model: ModelArg,
+        name: Annotated[str | None, typer.Option("--name", help="Entry name (default: the model's name).")] = None,
+        registry: RegistryOpt = None,
+        methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated methods (default: all).")] = None,
+        replace: Annotated[bool, typer.Option("--replace", help="Overwrite an entry of the same name.")] = False,
+        as_json: JsonOpt = False) -> None:
+    """Fingerprint MODEL with every method and store it with its provenance."""
+    chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    with Registry(registry, create=True) as reg:
+        entry = reg.add(model, name=name, methods=chosen, replace=replace, progress=not as_json)
+        _render.registry_entry(entry, as_json=as_json, path=reg.path)
+
+
+@app.command("list")
+def list_(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+    """List registered models."""
+    with Registry(registry) as reg:
+        _render.registry_entries(reg.entries(), as_json=as_json, path=reg.path)
+
+
+@app.command()
+def show(name: NameArg, registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one entry: provenance, architecture, fingerprints (and why any could not be made)."""
+    with Registry(registry) as reg:
+        _render.registry_entry(reg.get(name), as_json=as_json, path=reg.path)
+
+
+@app.command()
+def remove(name: NameArg, registry: RegistryOpt = None) -> None:
+    """Remove one entry and the fingerprint files only it used."""
+    with Registry(registry) as reg:
+        reg.remove(name)
+        _render.console.print(f"removed {name} from {reg.path}", markup=False, highlight=False)
+
+
+@app.command("export")
+def export(out: Annotated[Path, typer.Argument(help="Zip file to write.", show_default=False)],
+           names: Annotated[list[str] | None, typer.Option("--name", help="Export only these entries.")] = None,
+           registry: RegistryOpt = None) -> None:
+    """Write entries, summaries and fingerprint files to one zip."""
+    with Registry(registry) as reg:
+        path = export_registry(reg, out, names)
+        _render.console.print(f"exported {len(names) if names else len(reg)} entries to {path}",
+                              markup=False, highlight=False)
+
+
+@app.command("import")
+def import_(archive: Annotated[Path, typer.Argument(help="Zip written by `registry export`.", show_default=False)],
+            registry: RegistryOpt = None) -> None:
+    """Add the entries of an export (all or none; same-named identical models are skipped)."""
+    with Registry(registry, create=True) as reg:
+        added = import_registry(reg, archive)
+        _render.console.print(f"imported {len(added)} entries into {reg.path}: {', '.join(added) or '-'}",
+                              markup=False, highlight=False)
+
+
+@app.command()
+def check(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+    """Check that every fingerprint file is present and unaltered; list leftovers."""
+    with Registry(registry) as reg:
+        _render.registry_check(reg.check(), as_json=as_json, path=reg.path)

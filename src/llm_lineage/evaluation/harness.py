@@ -1,0 +1,307 @@
+"""The judge's bench: every registered method on a victim against derived and unrelated suspects.
+
+:func:`evaluate` derives one suspect per :class:`AttackSpec` (through ``attacks.derive``), adds
+the unrelated models it is given, and runs every entry of ``methods.METHODS`` on (victim,
+suspect), each black-box method once per access mode its config offers. It knows no method by
+name: a method registered later simply appears. A method that cannot apply to a pair (a
+``LineageError``: other architecture, missing tensor) is recorded as ``n/a`` with its message;
+anything else is a bug and propagates. Results go through :class:`~.cache.ResultCache`, so a
+rerun skips finished pairs. Metrics per method come from :mod:`.metrics`; :mod:`.report` writes
+the HTML and JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import re
+import time
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import Progress
+
+from ..errors import InputError, LineageError
+from ..stats import NullCalibration, Verdict
+from . import metrics
+from .cache import ResultCache
+
+NOT_APPLICABLE = "n/a"
+
+# named attack sets for --attacks; entries are "kind[:option=value[:option=value]]"
+PRESETS: dict[str, str] = {
+    "reparam": "rotate,permute,scale",
+    "small": "finetune:steps=50,lora-qkv:rank=8:steps=30,quantize:bits=4,rotate,scale,unrelated:seed=11",
+    "all": ("lora-qkv:rank=16,lora-head:rank=16,lq-lora:bits=4:rank=16:steps=30,finetune,continue-pretrain,"
+            "quantize:bits=8,quantize:bits=4,prune:sparsity=0.3,prune:structure=heads:sparsity=0.25,"
+            "rotate,permute,permute:vocab=true,scale,upcycle-moe,unrelated:seed=11,unrelated:seed=12"),
+}
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.kind + "".join(f":{k}={_fmt_option(v)}" for k, v in self.options.items())
+
+    @property
+    def truth(self) -> str:
+        return "unrelated" if self.kind == "unrelated" else "derived"
+
+
+def _fmt_option(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def parse_attacks(spec: str) -> list[AttackSpec]:
+    """``"finetune:steps=50,quantize:bits=4,reparam"`` -> attack specs (preset names expand)."""
+    out: list[AttackSpec] = []
+    for entry in (e.strip() for e in spec.split(",")):
+        if not entry:
+            continue
+        if entry in PRESETS:
+            out.extend(parse_attacks(PRESETS[entry]))
+            continue
+        kind, *pairs = entry.split(":")
+        options: dict[str, Any] = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise InputError(f"attack option {pair!r} in {entry!r} is not key=value")
+            options[key.replace("-", "_")] = _parse_value(value)
+        out.append(AttackSpec(kind, options))
+    if not out:
+        raise InputError(f"no attacks in {spec!r}", hint=f"e.g. 'finetune:steps=50,rotate' or a preset: "
+                                                           f"{', '.join(PRESETS)}")
+    return out
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+@dataclass(frozen=True)
+class Suspect:
+    name: str
+    path: Path
+    truth: str   # "derived" or "unrelated": the ground truth the methods are judged against
+    attack: str  # the attack label, or "" for an unrelated model given as is
+
+
+@dataclass(frozen=True)
+class MethodVariant:
+    name: str                         # "huref", "subspace[topk]", ...
+    method: str
+    kind: str                         # white-box / black-box
+    verify: Callable[..., Any]
+    config: Any = None
+
+    def __call__(self, owner: Path, suspect: Path) -> Any:
+        return self.verify(owner, suspect) if self.config is None else self.verify(owner, suspect, self.config)
+
+
+@dataclass(frozen=True)
+class PairResult:
+    method: str
+    suspect: str
+    attack: str
+    truth: str
+    score: float
+    p_value: float
+    verdict: str                      # derived / unrelated / inconclusive, or n/a
+    higher_is_related: bool
+    n_queries: int | None
+    seconds: float
+    cached: bool = False
+    note: str = ""                    # why n/a
+    details: dict[str, Any] = field(default_factory=dict)   # the method's whole result
+
+    @property
+    def related_score(self) -> float:
+        """The score oriented so that larger means more related."""
+        return self.score if self.higher_is_related else -self.score
+
+
+@dataclass(frozen=True)
+class MethodSummary:
+    method: str
+    kind: str
+    higher_is_related: bool
+    auc: float
+    accuracy: float                   # at the global threshold that maximises it
+    threshold: float                  # that threshold, on the method's own score scale
+    tpr_at_1pct_fpr: float
+    verdict_accuracy: float           # the method's calibrated verdicts: derived vs not
+    false_derived: int                # unrelated suspects called derived
+    n_derived: int
+    n_unrelated: int
+    n_not_applicable: int
+    mean_queries: float | None        # black-box: queries per verdict
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    method: str                       # "evaluation"
+    victim: Path
+    suspects: list[Suspect]
+    pairs: list[PairResult]
+    summaries: list[MethodSummary]
+    seconds: float
+
+    def pair(self, method: str, suspect: str) -> PairResult:
+        return next(p for p in self.pairs if p.method == method and p.suspect == suspect)
+
+    def summary(self, method: str) -> MethodSummary:
+        return next(s for s in self.summaries if s.method == method)
+
+
+def method_variants(names: Iterable[str] | None = None) -> list[MethodVariant]:
+    """One variant per registered method, and per access mode for black-box methods with one."""
+    from ..methods import METHODS
+
+    wanted = set(names) if names else None
+    if wanted and wanted - set(METHODS):
+        raise InputError(f"unknown method(s) {', '.join(sorted(wanted - set(METHODS)))}; "
+                         f"registered: {', '.join(METHODS) or 'none'}")
+    out = []
+    for name, spec in METHODS.items():
+        if wanted and name not in wanted:
+            continue
+        config = _default_config(spec.verify)
+        modes = _access_modes(config) if spec.kind == "black-box" else []
+        if len(modes) > 1:
+            out += [MethodVariant(f"{name}[{mode}]", name, spec.kind, spec.verify,
+                                  dataclasses.replace(config, access=mode)) for mode in modes]
+        else:
+            out.append(MethodVariant(name, name, spec.kind, spec.verify))
+    return out
+
+
+def _default_config(verify: Callable[..., Any]) -> Any:
+    param = inspect.signature(verify).parameters.get("config")
+    default = None if param is None else param.default
+    return default if dataclasses.is_dataclass(default) else None
+
+
+def _access_modes(config: Any) -> list[str]:
+    if config is None or "access" not in {f.name for f in dataclasses.fields(config)}:
+        return []
+    hint = typing.get_type_hints(type(config)).get("access")
+    if typing.get_origin(hint) is typing.Literal:
+        return [str(m) for m in typing.get_args(hint)]
+    return [str(config.access)]
+
+
+def build_suspects(victim: Path, attacks: Sequence[AttackSpec], models_dir: Path, *,
+                   unrelated: Sequence[Path] = (), progress: bool = False) -> list[Suspect]:
+    from ..attacks import derive
+
+    suspects = []
+    for spec in attacks:
+        slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec.label)
+        path = derive(victim, spec.kind, models_dir / slug, progress=progress, **spec.options)
+        suspects.append(Suspect(spec.label, path, spec.truth, spec.kind))
+    for path in unrelated:
+        path = Path(path)
+        name = path.name if path.name not in {s.name for s in suspects} else str(path)
+        suspects.append(Suspect(name, path, "unrelated", ""))
+    return suspects
+
+
+def evaluate(victim: str | Path, attacks: Sequence[AttackSpec] | str, out_dir: str | Path, *,
+             unrelated: Sequence[str | Path] = (), methods: Iterable[str] | None = None,
+             cache: str | Path | None = None, progress: bool = True) -> Evaluation:
+    """Derive the suspects, score every (method variant, suspect) pair, and summarise per method.
+
+    ``cache`` defaults to ``out_dir/cache.json``; derived models go to ``out_dir/models``.
+    """
+    start = time.perf_counter()
+    victim, out_dir = Path(victim), Path(out_dir)
+    if not (victim / "config.json").is_file():
+        raise InputError(f"victim {victim} is not a model directory with config.json")
+    specs = parse_attacks(attacks) if isinstance(attacks, str) else list(attacks)
+    variants = method_variants(methods)
+    if not variants:
+        raise InputError("no fingerprint methods are registered", hint="install the method packages")
+    suspects = build_suspects(victim, specs, out_dir / "models", unrelated=[Path(p) for p in unrelated],
+                              progress=progress)
+    store = ResultCache(cache or out_dir / "cache.json")
+    pairs = []
+    console = Console(stderr=True)
+    with Progress(transient=True, console=console, disable=not progress or not console.is_terminal) as bar:
+        task = bar.add_task("evaluating", total=len(variants) * len(suspects))
+        for variant in variants:
+            for suspect in suspects:
+                bar.update(task, description=f"{variant.name} vs {suspect.name}")
+                pairs.append(_score_pair(variant, victim, suspect, store))
+                bar.advance(task)
+    summaries = [summarise(v.name, v.kind, [p for p in pairs if p.method == v.name]) for v in variants]
+    return Evaluation("evaluation", victim, suspects, pairs, summaries, time.perf_counter() - start)
+
+
+def _score_pair(variant: MethodVariant, victim: Path, suspect: Suspect, store: ResultCache) -> PairResult:
+    from .report import jsonable
+
+    key = store.key(variant.name, victim, suspect.path)
+    hit = store.get(key)
+    if hit is not None:
+        return PairResult(**{**hit, "suspect": suspect.name, "attack": suspect.attack, "truth": suspect.truth,
+                             "cached": True})
+    t0 = time.perf_counter()
+    try:
+        result = variant(victim, suspect.path)
+    except LineageError as exc:
+        record = dict(method=variant.name, suspect=suspect.name, attack=suspect.attack, truth=suspect.truth,
+                      score=float("nan"), p_value=float("nan"), verdict=NOT_APPLICABLE, higher_is_related=True,
+                      n_queries=None, seconds=time.perf_counter() - t0, note=f"{type(exc).__name__}: {exc}")
+    else:
+        queries = getattr(result, "n_queries", None)
+        record = dict(method=variant.name, suspect=suspect.name, attack=suspect.attack, truth=suspect.truth,
+                      score=float(result.score), p_value=float(result.p_value), verdict=str(Verdict(result.verdict)),
+                      higher_is_related=higher_is_related(result), n_queries=None if queries is None else int(queries),
+                      seconds=time.perf_counter() - t0, details=jsonable(result))
+    store.put(key, record)
+    return PairResult(**record)
+
+
+def higher_is_related(result: Any) -> bool:
+    """Which way a result's score points: its own flag, else that of the null calibration it carries."""
+    flag = getattr(result, "higher_is_related", None)
+    if isinstance(flag, bool):
+        return flag
+    for f in dataclasses.fields(result):
+        value = getattr(result, f.name)
+        if isinstance(value, NullCalibration):
+            return value.higher_is_related
+    return True
+
+
+def summarise(method: str, kind: str, pairs: Sequence[PairResult]) -> MethodSummary:
+    scored = [p for p in pairs if p.verdict != NOT_APPLICABLE and np.isfinite(p.score)]
+    hir = scored[0].higher_is_related if scored else True
+    labels = [int(p.truth == "derived") for p in scored]
+    oriented = [p.related_score for p in scored]
+    accuracy, cut = metrics.best_accuracy(labels, oriented)
+    verdict_ok = [(p.verdict == Verdict.DERIVED.value) == (p.truth == "derived") for p in scored]
+    queries = [p.n_queries for p in scored if p.n_queries is not None]
+    return MethodSummary(
+        method=method, kind=kind, higher_is_related=hir, auc=metrics.auc(labels, oriented),
+        accuracy=accuracy, threshold=cut if hir else -cut,
+        tpr_at_1pct_fpr=metrics.tpr_at_fpr(labels, oriented, 0.01),
+        verdict_accuracy=float(np.mean(verdict_ok)) if verdict_ok else float("nan"),
+        false_derived=sum(p.verdict == Verdict.DERIVED.value and p.truth == "unrelated" for p in scored),
+        n_derived=sum(labels), n_unrelated=len(labels) - sum(labels),
+        n_not_applicable=len(pairs) - len(scored),
+        mean_queries=float(np.mean(queries)) if queries else None)

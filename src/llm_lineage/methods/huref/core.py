@@ -1,0 +1,332 @@
+r"""HuRef invariant-terms fingerprint: ``fingerprint``, ``compare`` and the one entry point ``verify``.
+
+A fingerprint holds the embedding rows X of the token set and, per slice (block x term), the
+hidden x hidden matrix A of :mod:`.terms`; the invariant term is ``M = X A X^T``. Two models are
+compared by the Invariant Terms' Similarity::
+
+    ICS = 100 * mean_s corr(M_s(owner), M_s(suspect))
+
+(Pearson over the n x n entries, equal to the cosine of the standardised terms), calibrated
+against the ICS of the owner with unrelated models (:mod:`llm_lineage.stats.nulls`).
+Fingerprints and null scores are cached on disk, so a repeated ``verify`` only re-reads headers.
+
+References
+----------
+.. [1] B. Zeng, L. Wang, Y. Hu, Y. Xu, C. Zhou, X. Wang, Y. Yu, Z. Lin, "HuRef: HUman-REadable
+   Fingerprint for Large Language Models", NeurIPS 2024, arXiv:2312.04828.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import InputError, KeyFileError, VocabularyMismatch
+from ...stats import NullCalibration, Verdict, calibrate, decide
+from ...stats.nulls import NullSummary, cached_null_scores, model_identity, reference_models, summarize
+from ...weights import Checkpoint, ModelConfig, open_checkpoint
+from . import terms, tokens
+from .config import HurefConfig
+
+_MIN_SHARED_TOKENS = 16
+_CONFIG_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                  "num_key_value_heads", "head_dim", "vocab_size", "intermediate_size", "tie_word_embeddings")
+
+
+@dataclass(frozen=True)
+class HurefFingerprint:
+    """Invariant terms of one model: ``M_s = embedding @ terms[s] @ embedding.T``."""
+
+    mode: str                     # "invariant" or "huref"
+    model: str                    # the path it was read from
+    config: dict[str, Any]        # architecture sizes, to build null models without the weights
+    tokenizer_hash: str | None
+    slices: tuple[str, ...]       # "L-1.attn", ... one per term
+    tokens: tuple[str, ...]       # token strings of X, as the vocabulary spells them
+    token_ids: np.ndarray         # (n,) int64
+    embedding: np.ndarray         # (n, hidden_size) float32: the rows of X (``invariant``: unit RMS)
+    terms: np.ndarray             # (n_slices, hidden_size, hidden_size) float64
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256(json.dumps([self.mode, self.slices]).encode())
+        for arr in (self.token_ids, self.embedding, self.terms):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class HurefResult:
+    """ICS of a suspect against an owner, with the null behind the verdict."""
+
+    method: str
+    score: float                  # ICS, 100 x mean Pearson correlation, in [-100, 100]
+    p_value: float
+    verdict: Verdict
+    z_score: float
+    threshold: float              # ICS an unrelated model exceeds with probability alpha
+    slice_correlations: dict[str, float]
+    n_tokens: int
+    token_alignment: str          # "ids" (same tokenizer) or "strings" (shared token strings)
+    null: NullSummary
+    owner: str = ""
+    suspect: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+# --- fingerprint ---------------------------------------------------------------------------------
+
+
+def fingerprint(model: Checkpoint | str | Path, config: HurefConfig = HurefConfig(), *,
+                token_ids: np.ndarray | None = None) -> HurefFingerprint:
+    """Read the token rows and the configured blocks' terms, one block at a time.
+
+    ``token_ids`` fixes X (used to evaluate null models on the owner's tokens); otherwise X is
+    ``config.tokens`` or the ``config.n_tokens`` least frequent tokens (:mod:`.tokens`).
+    """
+    ckpt = model if isinstance(model, Checkpoint) else open_checkpoint(model)
+    if token_ids is not None:
+        ids = np.asarray(token_ids, dtype=np.int64)
+    elif config.tokens is not None:
+        ids = tokens.ids_for_strings(ckpt, config.tokens)
+    else:
+        ids = tokens.least_frequent_ids(ckpt, config.n_tokens)
+    key = _cache_key(ckpt, config, ids) if config.cache else None
+    if key is not None and (cached := _cache_get(key)) is not None:
+        return cached
+    vocab_rows = ckpt.config.vocab_size
+    if len(ids) < 2 or ids.min() < 0 or ids.max() >= vocab_rows:
+        raise VocabularyMismatch(f"token ids must lie in [0, {vocab_rows}) for {ckpt.path}; got {len(ids)} ids "
+                                 f"up to {int(ids.max()) if len(ids) else '-'}")
+    # 1. X: the token set's embedding rows, read without the rest of the embedding
+    embedding = ckpt.rows("embed_tokens", ids, dtype=np.float64)
+    if config.mode == "invariant":
+        # the first block sees RMSNorm(x) = x / rms(x) (gain folded): only a row's direction
+        # matters there, and row norms (how often a token was trained) are shared by any two
+        # models trained on similar text, so they are taken out
+        embedding /= np.sqrt(np.mean(embedding**2, axis=1, keepdims=True)) + 1e-12
+    embedding = embedding.astype(np.float32)
+    # 2. per block, the hidden x hidden matrices of M_a, M_b, M_f
+    slices, mats = [], []
+    for label, layer in terms.resolve_layers(config.layers, ckpt.n_layers):
+        for term, mat in terms.block_terms(ckpt, layer, config.mode).items():
+            slices.append(f"{label}.{term}")
+            mats.append(mat)
+    fp = HurefFingerprint(
+        mode=config.mode, model=str(ckpt.path),
+        config={f: getattr(ckpt.config, f) for f in _CONFIG_FIELDS},
+        tokenizer_hash=ckpt.tokenizer_hash(), slices=tuple(slices),
+        tokens=tokens.strings_of(ckpt, ids), token_ids=ids, embedding=embedding, terms=np.stack(mats))
+    if key is not None:
+        _cache_put(key, fp)
+    return fp
+
+
+def _cache_key(ckpt: Checkpoint, config: HurefConfig, ids: np.ndarray) -> str | None:
+    try:
+        identity = model_identity(ckpt.path)
+    except OSError:
+        return None
+    spec = [identity, config.mode, config.layers, hashlib.sha256(ids.tobytes()).hexdigest(), 2]
+    return hashlib.sha256(json.dumps(spec, default=str).encode()).hexdigest()[:24]
+
+
+_MEMORY: dict[str, HurefFingerprint] = {}
+
+
+def _cache_path(key: str) -> Path:
+    from ... import zoo
+
+    return zoo.cache_dir().parent / "fingerprints" / f"huref-{key}.safetensors"
+
+
+def _cache_get(key: str) -> HurefFingerprint | None:
+    if key in _MEMORY:
+        return _MEMORY[key]
+    from ..fingerprint_io import load
+
+    path = _cache_path(key)
+    if path.is_file() and path.with_suffix(".json").is_file():
+        try:
+            fp = load(path)[0]["fp"]
+        except (KeyFileError, KeyError, TypeError):
+            return None  # damaged cache entries are recomputed
+        _MEMORY[key] = fp
+        return fp
+    return None
+
+
+def _cache_put(key: str, fp: HurefFingerprint) -> None:
+    from ..fingerprint_io import save
+
+    _MEMORY[key] = fp
+    try:
+        save(_cache_path(key), {"fp": fp})
+    except OSError:
+        pass  # a read-only cache only costs time
+
+
+# --- comparing ---------------------------------------------------------------------------------
+
+
+def align(owner: HurefFingerprint, suspect: HurefFingerprint, by: str = "auto") -> tuple[np.ndarray, np.ndarray, str]:
+    """Row indices of the tokens both fingerprints hold, and how they were matched.
+
+    ``auto`` matches by id when both come from the same tokenizer (or one has none) and by
+    token string otherwise.
+    """
+    if by == "auto":
+        same = owner.tokenizer_hash is None or suspect.tokenizer_hash is None \
+            or owner.tokenizer_hash == suspect.tokenizer_hash
+        by = "ids" if same else "strings"
+    if by == "ids":
+        _, rows_owner, rows_suspect = np.intersect1d(owner.token_ids, suspect.token_ids, return_indices=True)
+    else:
+        index = {s: i for i, s in enumerate(suspect.tokens)}
+        pairs = [(i, index[s]) for i, s in enumerate(owner.tokens) if s in index]
+        rows_owner = np.array([p[0] for p in pairs], dtype=np.int64)
+        rows_suspect = np.array([p[1] for p in pairs], dtype=np.int64)
+    if len(rows_owner) < _MIN_SHARED_TOKENS:
+        raise VocabularyMismatch(
+            f"the two fingerprints share {len(rows_owner)} tokens (matched by {by}); at least "
+            f"{_MIN_SHARED_TOKENS} are needed", hint="fingerprint both models with one token list (--tokens)")
+    return rows_owner, rows_suspect, by
+
+
+def slice_correlations(owner: HurefFingerprint, suspect: HurefFingerprint,
+                       by: str = "auto") -> tuple[dict[str, float], int, str]:
+    """Pearson correlation of each slice both fingerprints have, the token count and the matching."""
+    if owner.mode != suspect.mode:
+        raise InputError(f"cannot compare a {owner.mode!r} fingerprint with a {suspect.mode!r} one")
+    rows_owner, rows_suspect, by = align(owner, suspect, by)
+    x1 = owner.embedding[rows_owner].astype(np.float64)
+    x2 = suspect.embedding[rows_suspect].astype(np.float64)
+    cross = x1.T @ x2
+    index = {s: i for i, s in enumerate(suspect.slices)}
+    shared = [s for s in owner.slices if s in index]
+    if not shared:
+        raise InputError(f"the fingerprints share no slice (owner {owner.slices}, suspect {suspect.slices})",
+                         hint="fingerprint both with the same --layers")
+    out = {s: terms.correlation(x1, owner.terms[i], x2, suspect.terms[index[s]], cross)
+           for i, s in enumerate(owner.slices) if s in index}
+    return out, len(rows_owner), by
+
+
+def ics(owner: HurefFingerprint, suspect: HurefFingerprint, by: str = "auto") -> float:
+    """Invariant Terms' Similarity: 100 x mean slice correlation."""
+    corr, _, _ = slice_correlations(owner, suspect, by)
+    values = np.array(list(corr.values()))
+    return float(100 * np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def null_calibration(owner: HurefFingerprint, config: HurefConfig = HurefConfig(), *,
+                     owner_ckpt: Checkpoint | None = None, exclude: tuple[str | Path, ...] = ()
+                     ) -> tuple[NullCalibration, list[Path]]:
+    """ICS of the owner against unrelated reference models, on the owner's own token ids."""
+    base = owner_ckpt if owner_ckpt is not None else ModelConfig.from_dict(dict(owner.config), source=owner.model)
+    exclude = (*exclude, owner.model)
+    models = reference_models(base, n_zoo=config.n_zoo_nulls, extra=config.null_paths, exclude=exclude)
+
+    def score(path: Path) -> float:
+        ckpt = open_checkpoint(path)
+        ids = owner.token_ids[owner.token_ids < ckpt.config.vocab_size]
+        if len(ids) < _MIN_SHARED_TOKENS:
+            return float("nan")
+        try:
+            return ics(owner, fingerprint(ckpt, config, token_ids=ids), by="ids")
+        except InputError:
+            return float("nan")  # a reference model this method cannot read is no evidence
+
+    key = hashlib.sha256(f"{owner.digest}:{config.layers}".encode()).hexdigest()
+    scores = cached_null_scores(f"huref-{config.mode}", key, models, score, use_cache=config.cache)
+    null = calibrate(scores, source=f"ICS of the owner with {len(models)} unrelated models")
+    return null, models
+
+
+def compare(owner: HurefFingerprint, suspect: HurefFingerprint, *, null: NullCalibration | None = None,
+            config: HurefConfig | None = None, owner_ckpt: Checkpoint | None = None) -> HurefResult:
+    """ICS of ``suspect`` against ``owner`` with a calibrated verdict.
+
+    ``null`` defaults to :func:`null_calibration` of the owner (built once, then cached).
+    """
+    config = config or HurefConfig(mode=owner.mode)  # type: ignore[arg-type]
+    corr, n_tokens, by = slice_correlations(owner, suspect)
+    values = np.array(list(corr.values()))
+    score = float(100 * np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    models: list[Path] = []
+    if null is None:
+        null, models = null_calibration(owner, config, owner_ckpt=owner_ckpt, exclude=(suspect.model,))
+    notes = ()
+    if by == "strings":
+        notes = (f"tokenizers differ: X is the {n_tokens} token strings both vocabularies share",)
+    return HurefResult(
+        method=config.mode, score=score, p_value=null.p_value(score, config.alpha),
+        verdict=decide(score, null, alpha=config.alpha, best_possible=100.0),
+        z_score=null.z_score(score), threshold=null.threshold(config.alpha),
+        slice_correlations=corr, n_tokens=n_tokens, token_alignment=by,
+        null=summarize(null, models), owner=owner.model, suspect=suspect.model, notes=notes)
+
+
+# --- the entry point ---------------------------------------------------------------------------
+
+
+def _load_saved(path: Path, mode: str) -> HurefFingerprint | None:
+    from ..fingerprint_io import is_fingerprint_file, load
+
+    if not is_fingerprint_file(path):
+        return None
+    saved, _ = load(path)
+    fp = saved.get(mode)
+    if not isinstance(fp, HurefFingerprint):
+        raise KeyFileError(f"{path} holds no {mode!r} fingerprint (it has {', '.join(saved) or 'none'})",
+                           hint=f"run `llm-lineage fingerprint MODEL` with the {mode} method")
+    return fp
+
+
+def pair_fingerprints(owner: str | Path | Checkpoint, suspect: str | Path | Checkpoint,
+                      config: HurefConfig) -> tuple[HurefFingerprint, HurefFingerprint, Checkpoint | None]:
+    """Fingerprints of both sides on one token set; either side may be a saved fingerprint file."""
+    owner_fp = _load_saved(Path(owner), config.mode) if not isinstance(owner, Checkpoint) else None
+    suspect_fp = _load_saved(Path(suspect), config.mode) if not isinstance(suspect, Checkpoint) else None
+    owner_ckpt = None if owner_fp else (owner if isinstance(owner, Checkpoint) else open_checkpoint(owner))
+    suspect_ckpt = None if suspect_fp else (suspect if isinstance(suspect, Checkpoint) else open_checkpoint(suspect))
+    if owner_ckpt is not None and suspect_ckpt is not None and config.tokens is None:
+        same = owner_ckpt.tokenizer_hash() == suspect_ckpt.tokenizer_hash() \
+            or None in (owner_ckpt.tokenizer_hash(), suspect_ckpt.tokenizer_hash())
+        if not same:  # different tokenizers: X = the rarest token strings both vocabularies share
+            ids_owner, ids_suspect = tokens.shared_token_ids(owner_ckpt, suspect_ckpt, config.n_tokens)
+            return (fingerprint(owner_ckpt, config, token_ids=ids_owner),
+                    fingerprint(suspect_ckpt, config, token_ids=ids_suspect), owner_ckpt)
+    if owner_fp is None:
+        owner_fp = fingerprint(owner_ckpt, config)
+    if suspect_fp is None:
+        same_vocab = suspect_ckpt.tokenizer_hash() in (None, owner_fp.tokenizer_hash) or owner_fp.tokenizer_hash is None
+        ids = owner_fp.token_ids if same_vocab and config.tokens is None else None
+        if ids is not None:
+            ids = ids[ids < suspect_ckpt.config.vocab_size]
+        suspect_fp = fingerprint(suspect_ckpt, config, token_ids=ids)
+    return owner_fp, suspect_fp, owner_ckpt
+
+
+def verify(owner: str | Path | Checkpoint, suspect: str | Path | Checkpoint,
+           config: HurefConfig | None = None, *, mode: str | None = None,
+           layers: tuple[int, ...] | str | None = None, null: tuple[str | Path, ...] | None = None,
+           tokens: tuple[str, ...] | None = None) -> HurefResult:
+    r"""Does ``suspect`` share a base model with ``owner``? Both are model paths or fingerprint files.
+
+    The default ``invariant`` mode survives residual rotation/permutation with norm folding,
+    per-head Q/K and V/O scaling and FFN neuron permutation/scaling; ``huref`` is the paper's
+    terms on the stored weights. ``layers`` (negative: from the end), ``null`` (extra unrelated
+    models) and ``tokens`` (a token list) override ``config``.
+
+    >>> verify("owner_dir", "suspect_dir").verdict            # doctest: +SKIP
+    <Verdict.DERIVED: 'derived'>
+    """
+    config = (config or HurefConfig()).with_options(mode=mode, layers=layers, null_paths=null, tokens=tokens)
+    owner_fp, suspect_fp, owner_ckpt = pair_fingerprints(owner, suspect, config)
+    return compare(owner_fp, suspect_fp, config=config, owner_ckpt=owner_ckpt)

@@ -1,0 +1,1 @@
+"""Black-box search: placeholder replaced below."""

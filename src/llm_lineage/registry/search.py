@@ -1,0 +1,260 @@
+"""One-to-many search: which registered owner, if any, does this suspect descend from?
+
+1. **Shortlist.** The suspect's summary vector (``summary.py``) is correlated with every
+   registered summary in one matrix product; the ``shortlist`` best go on. Cost O(N) small dot
+   products, no fingerprint file opened.
+2. **Full comparisons.** For each shortlisted owner, every registered method whose fingerprint
+   both sides have runs its ``compare``; the suspect is fingerprinted once per method, not once per
+   owner. Each score is judged against the method's own calibration *and* the registry null (the
+   owner against up to ``null_size`` other registered models), see ``combine.py``.
+3. **Verdicts.** Per candidate across methods (which agree, which cannot apply and why), then
+   across candidates, best first.
+
+The black-box path for API suspects is in ``endpoint.py``; storage in ``store.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import LineageError
+from ..methods import METHODS
+from ..stats import NullCalibration, Verdict, calibrate, decide
+from ..weights import Checkpoint, open_checkpoint
+from .combine import (MethodEvidence, candidate_verdict, method_evidence, not_applicable, overall_verdict,
+                      rank_key)
+from .store import Entry, Registry
+from .summary import embedding_rows, summarise
+
+N_RANDOM = 32  # random embeddings in the summary's own null
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One registered owner compared in full with the suspect."""
+
+    name: str
+    verdict: Verdict
+    p_value: float                        # family-wise over the methods that apply
+    summary_score: float                  # shortlist correlation
+    scores: dict[str, float]              # method -> score (NaN where it cannot apply)
+    methods: dict[str, MethodEvidence]
+    agree: tuple[str, ...]
+    disagree: tuple[str, ...]
+    cannot_apply: tuple[str, ...]
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Shortlist:
+    names: list[str]          # every registered entry
+    scores: np.ndarray        # summary correlation with the suspect, NaN where it cannot apply
+    chosen: list[int]         # indices into ``names``, best first
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    method: str               # "registry-search"
+    suspect: str
+    score: float              # best candidate's summary correlation
+    p_value: float            # best candidate's p, corrected for the candidates compared
+    verdict: Verdict
+    explanation: str
+    candidates: list[Candidate] = field(default_factory=list)
+    n_registered: int = 0
+    n_shortlisted: int = 0
+    shortlist_seconds: float = 0.0
+    compare_seconds: float = 0.0
+
+
+def shortlist(registry: Registry, rows: np.ndarray, size: int) -> Shortlist:
+    """Rank every registered model by summary correlation with the suspect's ``rows``."""
+    start = time.perf_counter()
+    names, keys, matrix = registry.summary_matrix()
+    all_names = registry.names()
+    scores = np.full(len(all_names), np.nan)
+    position = {name: i for i, name in enumerate(all_names)}
+    for key, ids in registry.token_id_sets().items():
+        if ids.max(initial=-1) >= rows.shape[0]:
+            continue  # the suspect's vocabulary does not reach this owner's token ids
+        query = summarise(rows, ids).vector
+        members = [i for i, k in enumerate(keys) if k == key]
+        block = matrix[members, :len(query)]
+        for i, value in zip(members, block @ query, strict=True):
+            scores[position[names[i]]] = float(np.clip(value, -1.0, 1.0))
+    order = sorted(range(len(all_names)), key=lambda i: (math.isnan(scores[i]), -np.nan_to_num(scores[i])))
+    return Shortlist(all_names, scores, order[:size], time.perf_counter() - start)
+
+
+def search(suspect: str | Path | Checkpoint, registry: Registry | str | Path | None = None, *, top: int = 5,
+           shortlist_size: int | None = None, null_size: int = 12, alpha: float = 0.01,
+           methods: Sequence[str] | None = None, progress: bool = False) -> SearchResult:
+    """Rank registered owners by the evidence that ``suspect`` descends from them.
+
+    Parameters
+    ----------
+    suspect : model directory / weight file / Checkpoint (white-box) or ``http(s)://`` endpoint (black-box)
+    registry : a :class:`Registry` or its path (default: the user's registry)
+    top : candidates returned, best first
+    shortlist_size : owners compared in full (default ``2 * top``)
+    null_size : other registered models each candidate's registry null is built from
+    """
+    reg = registry if isinstance(registry, Registry) else Registry(registry)
+    if isinstance(suspect, str) and suspect.startswith(("http://", "https://")):
+        from .endpoint import search_endpoint
+
+        return search_endpoint(suspect, reg, top=top, null_size=null_size, alpha=alpha, progress=progress)
+    ckpt = suspect if isinstance(suspect, Checkpoint) else open_checkpoint(suspect)
+    rows, _ = embedding_rows(ckpt)
+    short = shortlist(reg, rows, shortlist_size or 2 * top)
+    start = time.perf_counter()
+    comparer = _Comparer(reg, ckpt, null_size, alpha, methods)
+    candidates = [comparer.candidate(short, i) for i in _progress(short.chosen, progress)]
+    candidates.sort(key=lambda c: rank_key(c.verdict, c.p_value, c.summary_score))
+    verdict, p, why = overall_verdict([(c.name, c.verdict, c.p_value) for c in candidates], alpha)
+    best = candidates[0].summary_score if candidates else math.nan
+    return SearchResult("registry-search", str(ckpt.path), best, p, verdict, why, candidates[:top],
+                        len(short.names), len(short.chosen), short.seconds, time.perf_counter() - start)
+
+
+class _Comparer:
+    """Full comparisons; caches the suspect's fingerprints and loaded owner fingerprints."""
+
+    def __init__(self, registry: Registry, suspect: Checkpoint, null_size: int, alpha: float,
+                 methods: Sequence[str] | None) -> None:
+        self.registry = registry
+        self.suspect = suspect
+        self.null_size = null_size
+        self.alpha = alpha
+        self.methods = sorted(METHODS) if methods is None else list(methods)
+        self.entries = {e.name: e for e in registry.entries()}
+        self._suspect_fps: dict[str, Any] = {}
+        self._owner_fps: dict[tuple[str, str], Any] = {}
+        self._random: dict[tuple[int, int], np.ndarray] = {}
+
+    def candidate(self, short: Shortlist, index: int) -> Candidate:
+        entry = self.entries[short.names[index]]
+        evidence = {"summary": self._summary_evidence(entry, short, index)}
+        for method in self.methods:
+            evidence[method] = self._method_evidence(entry, method)
+        cv = candidate_verdict(evidence, self.alpha)
+        return Candidate(entry.name, cv.verdict, cv.p_value, float(short.scores[index]),
+                         {m: e.score for m, e in evidence.items()}, evidence, cv.agree, cv.disagree,
+                         cv.cannot_apply, cv.explanation)
+
+    # --- the shortlist statistic, judged like a method ---------------------------------------
+
+    def _summary_evidence(self, entry: Entry, short: Shortlist, index: int) -> MethodEvidence:
+        score = float(short.scores[index])
+        if entry.summary is None or math.isnan(score):
+            why = "no summary stored" if entry.summary is None else "suspect vocabulary does not reach the owner's token ids"
+            return not_applicable("summary", "summary", why)
+        others = [e for e in self.entries.values() if e.name != entry.name and e.summary is not None
+                  and e.summary.ids_key == entry.summary.ids_key and not _same_weights(e, entry)]
+        null_scores = [float(np.dot(entry.summary.vector, e.summary.vector)) for e in others]  # type: ignore[union-attr]
+        null = calibrate(null_scores, source="other registered models")
+        hidden = int(entry.provenance.get("architecture", {}).get("hidden_size") or 64)
+        own = calibrate(self._random_null(entry, hidden), source="random embeddings")
+        note = ""
+        if entry.tokenizer_sha256 and self.suspect.tokenizer_hash() not in (None, entry.tokenizer_sha256):
+            note = "different tokenizer: token ids may name different tokens"
+        return method_evidence("summary", "summary", score, own.p_value(score, self.alpha),
+                               decide(score, own, alpha=self.alpha, best_possible=1.0), null,
+                               best_possible=1.0, alpha=self.alpha, note=note)
+
+    def _random_null(self, entry: Entry, hidden: int) -> np.ndarray:
+        ids = entry.summary.token_ids  # type: ignore[union-attr]
+        key = (len(ids), hidden)
+        if key not in self._random:
+            rng = np.random.default_rng(0)
+            local = np.arange(len(ids))
+            self._random[key] = np.stack([summarise(rng.normal(size=(len(ids), hidden)), local).vector
+                                          for _ in range(N_RANDOM)])
+        return self._random[key] @ entry.summary.vector  # type: ignore[union-attr]
+
+    # --- registered methods ------------------------------------------------------------------
+
+    def _method_evidence(self, entry: Entry, method: str) -> MethodEvidence:
+        spec = METHODS.get(method)
+        kind = spec.kind if spec else "unknown"
+        stored = entry.fingerprints.get(method)
+        if spec is None:
+            return not_applicable(method, kind, "method not installed in this version")
+        if stored is None:
+            return not_applicable(method, kind, "not fingerprinted when registered (re-add to include it)")
+        if stored.blob is None:
+            return not_applicable(method, kind, f"owner: {stored.note}")
+        suspect_fp = self._suspect_fp(method)
+        if isinstance(suspect_fp, LineageError):
+            return not_applicable(method, kind, f"suspect: {suspect_fp}")
+        owner_fp = self._owner_fp(entry.name, method)
+        try:
+            best = float(spec.compare(owner_fp, owner_fp).score)
+            null = self._registry_null(entry, method, owner_fp, best)
+            # the method judges the score against the registry null with its own rules
+            result = spec.compare(owner_fp, suspect_fp, null=null)
+        except LineageError as exc:
+            return not_applicable(method, kind, str(exc))
+        note = str(getattr(result, "note", "") or "")
+        if not math.isfinite(float(result.score)):
+            return not_applicable(method, kind, note or "score undefined for this pair")
+        return method_evidence(method, kind, float(result.score), float(result.p_value), result.verdict, null,
+                               best_possible=best, alpha=self.alpha, note=note)
+
+    def _registry_null(self, entry: Entry, method: str, owner_fp: Any, best: float) -> NullCalibration:
+        others = [e for e in self.entries.values() if e.name != entry.name and method in e.methods
+                  and not _same_weights(e, entry)]
+        if len(others) > self.null_size:  # evenly spaced, so the null does not depend on search order
+            others = [others[int(i)] for i in np.linspace(0, len(others) - 1, self.null_size)]
+        spec = METHODS[method]
+        scores = []
+        for other in others:
+            try:
+                scores.append(float(spec.compare(owner_fp, self._owner_fp(other.name, method)).score))
+            except LineageError:
+                continue  # not comparable with this owner (other vocabulary, say): not part of its null
+        # orientation from the copy's score: a method's related direction is where a copy lies
+        higher = not scores or best >= float(np.median(scores))
+        return calibrate(scores, higher_is_related=higher, source="other registered models")
+
+    def _suspect_fp(self, method: str) -> Any:
+        if method not in self._suspect_fps:
+            try:
+                self._suspect_fps[method] = METHODS[method].fingerprint(self.suspect)
+            except LineageError as exc:
+                self._suspect_fps[method] = exc
+        return self._suspect_fps[method]
+
+    def _owner_fp(self, name: str, method: str) -> Any:
+        if (name, method) not in self._owner_fps:
+            blob = self.entries[name].fingerprints[method].blob
+            self._owner_fps[(name, method)] = self.registry.load_blob(blob, method)  # type: ignore[arg-type]
+        return self._owner_fps[(name, method)]
+
+
+def _same_weights(a: Entry, b: Entry) -> bool:
+    """Byte-identical weight files: a duplicate registration, not an unrelated model."""
+    fa = sorted(a.provenance.get("weight_files", {}).values())
+    return bool(fa) and fa == sorted(b.provenance.get("weight_files", {}).values())
+
+
+def _progress(items: list[int], enabled: bool):
+    if not enabled or not items:
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task("comparing candidates", total=len(items))
+        for item in items:
+            yield item
+            bar.advance(task)

@@ -1,0 +1,398 @@
+"""The registry store: one SQLite file (WAL) plus content-addressed safetensors blobs beside it.
+
+The SQLite file holds entries (name, provenance, summary vector) and, per method, the sha256 of
+the safetensors blob that holds its fingerprint (written by ``methods.fingerprint_io``) or the
+reason the method could not be applied. Blobs live in ``<registry>.blobs/<sha[:2]>/<sha>.safetensors``.
+
+Crash safety comes from ordering: blobs are written first (each atomically, under its content
+hash), then one transaction inserts the entry and its fingerprint rows. A process killed at any
+point leaves either the whole entry or none of it; at worst some unreferenced blobs, which
+:meth:`Registry.check` reports and :meth:`Registry.gc` removes. WAL mode lets any number of
+readers (searches) run while one writer adds. Search lives in ``search.py``; export and import
+in ``archive.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import LineageError, RegistryError
+from ..methods import METHODS, fingerprint_io
+from ..weights import Checkpoint, open_checkpoint
+from .provenance import provenance as provenance_of
+from .provenance import sha256_file
+from .summary import Summary, summary_of
+
+FORMAT = "llm-lineage-registry/1"
+ENV_VAR = "LLM_LINEAGE_REGISTRY"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    added_at TEXT NOT NULL,
+    provenance TEXT NOT NULL,
+    vocab_size INTEGER,
+    tokenizer_sha256 TEXT,
+    summary_role TEXT,
+    summary_ids BLOB,
+    summary_ids_key TEXT,
+    summary BLOB
+);
+CREATE TABLE IF NOT EXISTS fingerprints (
+    entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    method TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    blob TEXT,          -- sha256 of the fingerprint's safetensors file; NULL when it could not apply
+    note TEXT,          -- why the method could not apply
+    PRIMARY KEY (entry_id, method)
+);
+"""
+
+
+def default_path() -> Path:
+    """``$LLM_LINEAGE_REGISTRY``, else ``registry.sqlite`` in the user's data directory."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("llm-lineage")) / "registry.sqlite"
+
+
+@dataclass(frozen=True)
+class StoredFingerprint:
+    method: str
+    kind: str                 # "white-box" or "black-box"
+    blob: str | None          # sha256 of the blob, None when the method could not apply
+    note: str | None = None   # why it could not apply
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered model (fingerprint arrays stay on disk until asked for)."""
+
+    name: str
+    added_at: str
+    provenance: dict[str, Any]
+    vocab_size: int | None
+    tokenizer_sha256: str | None
+    summary: Summary | None
+    fingerprints: dict[str, StoredFingerprint] = field(default_factory=dict)
+
+    @property
+    def methods(self) -> list[str]:
+        return sorted(m for m, f in self.fingerprints.items() if f.blob)
+
+
+class Registry:
+    """A registry of owner fingerprints at ``path`` (created by :meth:`add` when missing)."""
+
+    def __init__(self, path: str | Path | None = None, *, create: bool = False) -> None:
+        self.path = Path(path).expanduser() if path else default_path()
+        self.blob_dir = self.path.with_name(self.path.name + ".blobs")
+        if not self.path.exists() and not create:
+            raise RegistryError(f"no registry at {self.path}",
+                                hint="add a model first: llm-lineage registry add MODEL --registry PATH")
+        if self.path.is_dir():
+            raise RegistryError(f"{self.path} is a directory, not a registry file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = self._connect()
+
+    # --- connection --------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise RegistryError(f"registry {self.path} is corrupt: {'; '.join(problems[:3])}")
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "entries" not in tables:
+                raise RegistryError(f"{self.path} is an SQLite file but not an llm-lineage registry")
+            conn.executescript(_SCHEMA)
+            row = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+            if row is None:
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
+            elif row[0] != FORMAT:
+                raise RegistryError(f"{self.path} has format {row[0]!r}; this version reads {FORMAT}")
+        except sqlite3.DatabaseError as exc:
+            raise RegistryError(f"registry {self.path} cannot be read: {exc}",
+                                hint="restore it from an export, or point --registry at another file") from None
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; the write lock is taken up front so checks and writes agree."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise RegistryError(f"registry {self.path}: write failed ({exc})") from None
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        try:
+            return self._conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise RegistryError(f"registry {self.path} cannot be read: {exc}") from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- blobs -------------------------------------------------------------------------------
+
+    def blob_path(self, sha: str) -> Path:
+        return self.blob_dir / sha[:2] / f"{sha}.safetensors"
+
+    def write_blob(self, method: str, fingerprint: Any) -> str:
+        """Save one fingerprint under its content hash (atomic); return the hash."""
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.blob_dir / f"tmp-{uuid.uuid4().hex}.safetensors"
+        try:
+            fingerprint_io.save(tmp, {method: fingerprint}, manifest={"method": method})
+            sha = sha256_file(tmp)
+            target = self.blob_path(sha)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+            tmp.with_suffix(".json").unlink(missing_ok=True)
+        return sha
+
+    def write_blob_bytes(self, sha: str, data: bytes) -> None:
+        """Store bytes that must hash to ``sha`` (import); refuses anything else."""
+        import hashlib
+
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise RegistryError(f"blob {sha[:12]} does not match its content hash")
+        target = self.blob_path(sha)
+        if target.is_file():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"tmp-{uuid.uuid4().hex}")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def add(self, model: str | Path | Checkpoint, *, name: str | None = None,
+            methods: Sequence[str] | None = None, replace: bool = False, progress: bool = False) -> Entry:
+        """Fingerprint ``model`` with every method (or ``methods``) and store it as ``name``.
+
+        A method that cannot apply to this model (a missing tensor, say) is recorded with its
+        reason rather than failing the whole add.
+        """
+        ckpt = model if isinstance(model, Checkpoint) else open_checkpoint(model)
+        name = name or ckpt.name
+        chosen = _choose_methods(methods)
+        if not replace and self._entry_id(name) is not None:
+            raise RegistryError(f"{self.path} already holds {name!r}", hint="pass --replace or another --name")
+        prov = provenance_of(ckpt)
+        try:
+            summary: Summary | None = summary_of(ckpt)
+        except LineageError:
+            summary = None  # no embedding: never shortlisted by summary, still compared by methods
+        stored: dict[str, StoredFingerprint] = {}
+        for method in _progress(chosen, progress, f"fingerprinting {name}"):
+            spec = METHODS[method]
+            try:
+                fp = spec.fingerprint(ckpt)
+            except LineageError as exc:
+                stored[method] = StoredFingerprint(method, spec.kind, None, str(exc))
+                continue
+            stored[method] = StoredFingerprint(method, spec.kind, self.write_blob(method, fp))
+        return self.insert(name, prov, summary, stored, replace=replace)
+
+    def insert(self, name: str, provenance: dict[str, Any], summary: Summary | None,
+               fingerprints: dict[str, StoredFingerprint], *, replace: bool = False) -> Entry:
+        """Insert one entry whose blobs are already written, in one transaction."""
+        self.insert_many([(name, provenance, summary, fingerprints)], replace=replace)
+        return self.get(name)
+
+    def insert_many(self, items: Sequence[tuple[str, dict[str, Any], Summary | None, dict[str, StoredFingerprint]]],
+                    *, replace: bool = False) -> None:
+        """Insert entries whose blobs are already written, all in one transaction (all or none)."""
+        with self._write() as conn:
+            for name, provenance, summary, fingerprints in items:
+                self._insert(conn, name, provenance, summary, fingerprints, replace)
+
+    def _insert(self, conn: sqlite3.Connection, name: str, provenance: dict[str, Any], summary: Summary | None,
+                fingerprints: dict[str, StoredFingerprint], replace: bool) -> None:
+        arch = provenance.get("architecture", {})
+        missing = [f.blob for f in fingerprints.values() if f.blob and not self.blob_path(f.blob).is_file()]
+        if missing:  # a concurrent gc raced us; the transaction is rolled back
+            raise RegistryError(f"fingerprint blobs vanished before commit ({missing[0][:12]}...); retry")
+        old = conn.execute("SELECT id FROM entries WHERE name=?", (name,)).fetchone()
+        if old is not None:
+            if not replace:
+                raise RegistryError(f"{self.path} already holds {name!r}", hint="pass --replace or another --name")
+            conn.execute("DELETE FROM entries WHERE id=?", old)
+        cur = conn.execute(
+            "INSERT INTO entries (name, added_at, provenance, vocab_size, tokenizer_sha256, summary_role,"
+            " summary_ids, summary_ids_key, summary) VALUES (?,?,?,?,?,?,?,?,?)",
+            (name, provenance.get("added_at", ""), json.dumps(provenance, sort_keys=True),
+             arch.get("vocab_size"), provenance.get("tokenizer_sha256"),
+             summary.role if summary else None,
+             summary.token_ids.astype(np.int64).tobytes() if summary else None,
+             summary.ids_key if summary else None,
+             summary.vector.astype(np.float32).tobytes() if summary else None))
+        conn.executemany("INSERT INTO fingerprints VALUES (?,?,?,?,?)",
+                         [(cur.lastrowid, f.method, f.kind, f.blob, f.note) for f in fingerprints.values()])
+
+    def remove(self, name: str) -> None:
+        with self._write() as conn:
+            if conn.execute("DELETE FROM entries WHERE name=?", (name,)).rowcount == 0:
+                raise RegistryError(f"{self.path} holds no entry {name!r}", hint="see llm-lineage registry list")
+        self.gc()
+
+    def gc(self) -> int:
+        """Delete blobs no entry references; return how many. Runs under the write lock."""
+        removed = 0
+        with self._write() as conn:
+            used = {row[0] for row in conn.execute("SELECT blob FROM fingerprints WHERE blob IS NOT NULL")}
+            for path in self._blob_files():
+                if path.stem not in used:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def _entry_id(self, name: str) -> int | None:
+        rows = self._read("SELECT id FROM entries WHERE name=?", (name,))
+        return rows[0][0] if rows else None
+
+    def names(self) -> list[str]:
+        return [row[0] for row in self._read("SELECT name FROM entries ORDER BY id")]
+
+    def __len__(self) -> int:
+        return int(self._read("SELECT COUNT(*) FROM entries")[0][0])
+
+    def entries(self) -> list[Entry]:
+        rows = self._read("SELECT id, name, added_at, provenance, vocab_size, tokenizer_sha256, summary_role,"
+                          " summary_ids, summary FROM entries ORDER BY id")
+        fps: dict[int, dict[str, StoredFingerprint]] = {}
+        for entry_id, method, kind, blob, note in self._read("SELECT * FROM fingerprints ORDER BY method"):
+            fps.setdefault(entry_id, {})[method] = StoredFingerprint(method, kind, blob, note)
+        return [_entry(row, fps.get(row[0], {})) for row in rows]
+
+    def get(self, name: str) -> Entry:
+        for entry in self.entries():
+            if entry.name == name:
+                return entry
+        raise RegistryError(f"{self.path} holds no entry {name!r}", hint="see llm-lineage registry list")
+
+    def fingerprint(self, name: str, method: str) -> Any:
+        """Load one stored fingerprint (raises RegistryError when absent or damaged)."""
+        stored = self.get(name).fingerprints.get(method)
+        if stored is None or stored.blob is None:
+            raise RegistryError(f"{name!r} has no {method} fingerprint" + (f" ({stored.note})" if stored else ""))
+        return self.load_blob(stored.blob, method)
+
+    def load_blob(self, sha: str, method: str) -> Any:
+        path = self.blob_path(sha)
+        if not path.is_file():
+            raise RegistryError(f"fingerprint blob {path} is missing", hint="run llm-lineage registry check")
+        try:
+            return fingerprint_io.load(path)[0][method]
+        except (LineageError, KeyError) as exc:
+            raise RegistryError(f"fingerprint blob {path} cannot be loaded ({exc})") from None
+
+    def summary_matrix(self) -> tuple[list[str], list[str], np.ndarray]:
+        """Names, token-id-set keys and stacked summary vectors of every summarised entry (one query)."""
+        rows = self._read("SELECT name, summary_ids_key, summary FROM entries WHERE summary IS NOT NULL ORDER BY id")
+        if not rows:
+            return [], [], np.zeros((0, 0), dtype=np.float32)
+        sizes = {len(r[2]) for r in rows}
+        width = max(sizes) // 4
+        matrix = np.zeros((len(rows), width), dtype=np.float32)
+        for i, (_, _, blob) in enumerate(rows):
+            vec = np.frombuffer(blob, dtype=np.float32)
+            matrix[i, :len(vec)] = vec
+        return [r[0] for r in rows], [r[1] for r in rows], matrix
+
+    def token_id_sets(self) -> dict[str, np.ndarray]:
+        """The distinct token-id sets registered summaries use, by key."""
+        rows = self._read("SELECT summary_ids_key, summary_ids FROM entries WHERE summary IS NOT NULL"
+                          " GROUP BY summary_ids_key")
+        return {key: np.frombuffer(ids, dtype=np.int64) for key, ids in rows}
+
+    def check(self) -> list[str]:
+        """Problems found: missing or altered blobs, unreferenced blobs (empty list: consistent)."""
+        problems = []
+        used: set[str] = set()
+        for entry in self.entries():
+            for stored in entry.fingerprints.values():
+                if stored.blob is None:
+                    continue
+                used.add(stored.blob)
+                path = self.blob_path(stored.blob)
+                if not path.is_file():
+                    problems.append(f"{entry.name}: {stored.method} blob {path.name} is missing")
+                elif sha256_file(path) != stored.blob:
+                    problems.append(f"{entry.name}: {stored.method} blob {path.name} was altered")
+        problems += [f"unreferenced blob {p.name}" for p in self._blob_files() if p.stem not in used]
+        return problems
+
+    def _blob_files(self) -> list[Path]:
+        if not self.blob_dir.is_dir():
+            return []
+        return sorted(self.blob_dir.glob("*/*.safetensors")) + sorted(self.blob_dir.glob("tmp-*"))
+
+
+def _entry(row: tuple, fps: dict[str, StoredFingerprint]) -> Entry:
+    _, name, added_at, prov, vocab_size, tok, role, ids, vector = row
+    summary = None
+    if vector is not None:
+        summary = Summary(np.frombuffer(ids, dtype=np.int64).copy(), np.frombuffer(vector, dtype=np.float32).copy(),
+                          role)
+    return Entry(name, added_at, json.loads(prov), vocab_size, tok, summary, fps)
+
+
+def _choose_methods(methods: Sequence[str] | None) -> list[str]:
+    if methods is None:
+        return sorted(METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise RegistryError(f"unknown method(s) {', '.join(unknown)}; registered: {', '.join(sorted(METHODS)) or 'none'}")
+    return list(dict.fromkeys(methods))
+
+
+def _progress(items: list[str], enabled: bool, description: str) -> Iterator[str]:
+    if not enabled or not items:
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    # stderr: stdout may be carrying --json
+    with Progress(transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task(description, total=len(items))
+        for item in items:
+            yield item
+            bar.advance(task)

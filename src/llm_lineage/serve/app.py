@@ -1,0 +1,257 @@
+"""An OpenAI-compatible ``/v1/completions`` and ``/v1/models`` server over a local model (FastAPI).
+
+It answers the legacy completions API the way real providers do: ``logprobs`` (top-k, best
+first), ``logit_bias`` (token id -> bias in [-100, 100]), ``echo`` (log-probs of the prompt's
+tokens), ``max_tokens`` >= 1, greedy decoding. :class:`ServeOptions` imitates what providers
+change quietly: a cap on top-k, no log-probs at all, ``logit_bias`` refused, ignored in the
+returned log-probs (OpenAI, vLLM, llama.cpp) or capped in the number of tokens, rounded
+log-probs. For tests it injects 429s, 500s and time-outs at a rate, and it counts the queries it
+answered (``GET /stats``), so a test can check that no paid query was ever repeated; ``POST
+/admin/pause`` holds new requests unanswered (``/admin/resume`` lets them through).
+
+Tokens come back as their text, or as ``token_id:N`` when the request carries vLLM's
+``return_tokens_as_token_ids``. The model itself lives in ``serve/backend.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from .backend import LocalBackend, Step
+
+MAX_ABS_BIAS = 100.0
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Provider behaviours to imitate and faults to inject; the defaults are the paper's server."""
+
+    max_top_logprobs: int | None = None        # reject ``logprobs`` above this (OpenAI: 5 / 20)
+    logprobs: bool = True                      # False: ``logprobs`` is always null
+    logit_bias: bool = True                    # False: a request with ``logit_bias`` gets a 400
+    ignore_logit_bias_in_logprobs: bool = False  # bias picks the token but log-probs are unbiased
+    max_biased_tokens: int | None = None       # reject more biased tokens than this (OpenAI: 300)
+    logprob_decimals: int | None = None        # round returned log-probs
+    echo: bool = True                          # False: ``echo`` gets a 400
+    fault_rate: float = 0.0                    # share of requests that fail before any work
+    fault_kinds: tuple[str, ...] = ("429", "500", "timeout")
+    fault_delay: float = 2.0                   # seconds a "timeout" fault stalls before its 503
+    seed: int = 0
+
+
+class _Stats:
+    """Server-side count of answered (paid) queries, repeats among them and injected faults."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.answered = 0
+        self.repeated = 0
+        self.abandoned = 0  # held while paused, and their client gone by the time they were let through
+        self.faults: Counter[str] = Counter()
+        self.seen: set[str] = set()
+
+    def answer(self, body: dict[str, Any]) -> None:
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        with self.lock:
+            self.answered += 1
+            if digest in self.seen:
+                self.repeated += 1
+            self.seen.add(digest)
+
+    def as_dict(self) -> dict[str, Any]:
+        with self.lock:
+            return {"answered": self.answered, "repeated": self.repeated, "distinct": len(self.seen),
+                    "abandoned": self.abandoned,
+                    "faults": dict(self.faults)}
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def create_app(backend: LocalBackend, options: ServeOptions = ServeOptions(), *,
+               served_name: str | None = None) -> FastAPI:
+    """The ASGI app; ``uvicorn.run(create_app(LocalBackend(path)))`` serves it."""
+    app = FastAPI(title="llm-lineage serve", docs_url=None, redoc_url=None)
+    name = served_name or backend.name
+    stats = _Stats()
+    rng = random.Random(options.seed)
+    rng_lock = threading.Lock()
+
+    def error(status: int, message: str, kind: str, param: str | None = None) -> JSONResponse:
+        return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": None}},
+                            status_code=status)
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "llm-lineage",
+                                            "vocab_size": backend.vocab_size}]}
+
+    # tests pause the server to kill a client at a moment when no answer is in flight
+    gate = asyncio.Event()
+    gate.set()
+    held = [0]
+
+    @app.get("/stats")
+    def get_stats() -> dict[str, Any]:
+        return {**stats.as_dict(), "held": held[0], "paused": not gate.is_set(),
+                "forward_passes": backend.forward_passes, "options": asdict(options)}
+
+    @app.post("/admin/pause")
+    async def pause() -> dict[str, bool]:
+        gate.clear()
+        return {"paused": True}
+
+    @app.post("/admin/resume")
+    async def resume() -> dict[str, bool]:
+        gate.set()
+        return {"paused": False}
+
+    @app.post("/v1/completions")
+    async def completions(body: dict[str, Any], request: Request) -> Any:
+        # on the event loop itself: a tiny model answers in well under a millisecond, and a hop to
+        # the thread pool costs more than that on a loaded machine; a stalled "timeout" awaits
+        if not gate.is_set():
+            held[0] += 1
+            await gate.wait()
+            held[0] -= 1
+            if await request.is_disconnected():  # its client died while held: nothing was delivered
+                with stats.lock:
+                    stats.abandoned += 1
+                return error(499, "client closed the request", "server_error")
+        with rng_lock:
+            fault = rng.choice(options.fault_kinds) if rng.random() < options.fault_rate else None
+        if fault is not None:
+            with stats.lock:
+                stats.faults[fault] += 1
+            if fault == "429":
+                return error(429, "Rate limit reached (injected)", "rate_limit_error")
+            if fault == "timeout":
+                await asyncio.sleep(options.fault_delay)
+                return error(503, "upstream timed out (injected)", "server_error")
+            return error(500, "internal error (injected)", "server_error")
+        if body.get("model") not in (None, name):
+            return error(404, f"The model `{body.get('model')}` does not exist", "invalid_request_error", "model")
+        try:
+            answer = _complete(backend, options, name, body)
+        except BadRequest as exc:
+            return error(400, str(exc), "invalid_request_error", exc.param)
+        stats.answer(body)
+        return answer
+
+    @app.exception_handler(ValueError)
+    async def _value_error(request: Request, exc: ValueError) -> JSONResponse:
+        return error(400, str(exc), "invalid_request_error")
+
+    return app
+
+
+def _complete(backend: LocalBackend, options: ServeOptions, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], (str, list)):
+        prompt = prompt[0]  # a batch of one
+    if not isinstance(prompt, str) and not (isinstance(prompt, list) and all(isinstance(t, int) for t in prompt)):
+        raise BadRequest("prompt must be a string or a list of token ids", "prompt")
+    ids = backend.encode(prompt)
+    if not ids:
+        raise BadRequest("prompt is empty", "prompt")
+    if any(not 0 <= t < backend.vocab_size for t in ids):
+        raise BadRequest(f"prompt token ids must be in [0, {backend.vocab_size})", "prompt")
+    max_tokens = int(body.get("max_tokens") if body.get("max_tokens") is not None else 16)
+    if max_tokens < 1:
+        raise BadRequest("max_tokens must be >= 1", "max_tokens")
+    top_k = body.get("logprobs")
+    if top_k is not None:
+        top_k = int(top_k)
+        if top_k < 0:
+            raise BadRequest("logprobs must be >= 0", "logprobs")
+        if options.max_top_logprobs is not None and top_k > options.max_top_logprobs:
+            raise BadRequest(f"logprobs must be <= {options.max_top_logprobs}", "logprobs")
+    echo = bool(body.get("echo", False))
+    if echo and not options.echo:
+        raise BadRequest("echo is not supported", "echo")
+    bias = _parse_bias(body.get("logit_bias"), backend.vocab_size, options)
+
+    steps = backend.generate(ids, max_tokens=max_tokens, logit_bias=bias)
+    as_ids = bool(body.get("return_tokens_as_token_ids", False))
+    token = (lambda t: f"token_id:{t}") if as_ids else backend.piece
+    logprobs = None
+    if top_k is not None and options.logprobs:
+        logprobs = _logprobs_block(backend, options, ids if echo else [], steps, top_k, token, bool(bias))
+    text = "".join(backend.piece(s.token_id) for s in steps)
+    if echo:
+        text = (prompt if isinstance(prompt, str) else "".join(backend.piece(t) for t in ids)) + text
+    return {
+        "id": f"cmpl-{hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]}",
+        "object": "text_completion", "created": int(time.time()), "model": name,
+        "choices": [{"index": 0, "text": text, "finish_reason": "length", "logprobs": logprobs}],
+        "usage": {"prompt_tokens": len(ids), "completion_tokens": len(steps), "total_tokens": len(ids) + len(steps)},
+    }
+
+
+def _parse_bias(raw: Any, vocab_size: int, options: ServeOptions) -> dict[int, float]:
+    if not raw:
+        return {}
+    if not options.logit_bias:
+        raise BadRequest("logit_bias is not supported by this model", "logit_bias")
+    if not isinstance(raw, dict):
+        raise BadRequest("logit_bias must map token ids to numbers", "logit_bias")
+    if options.max_biased_tokens is not None and len(raw) > options.max_biased_tokens:
+        raise BadRequest(f"logit_bias may name at most {options.max_biased_tokens} tokens", "logit_bias")
+    bias: dict[int, float] = {}
+    for key, value in raw.items():
+        try:
+            token_id, b = int(key), float(value)
+        except (TypeError, ValueError):
+            raise BadRequest(f"invalid logit_bias entry {key!r}: {value!r}", "logit_bias") from None
+        if not 0 <= token_id < vocab_size:
+            raise BadRequest(f"logit_bias token {token_id} is outside the vocabulary", "logit_bias")
+        if not -MAX_ABS_BIAS <= b <= MAX_ABS_BIAS:
+            raise BadRequest(f"logit_bias values must be in [-100, 100], got {b}", "logit_bias")
+        bias[token_id] = b
+    return bias
+
+
+def _logprobs_block(backend: LocalBackend, options: ServeOptions, prompt_ids: list[int], steps: list[Step],
+                    top_k: int, token, biased: bool) -> dict[str, Any]:
+    """The completions API's ``logprobs`` object over echoed prompt tokens then generated ones."""
+    use_biased = biased and not options.ignore_logit_bias_in_logprobs
+    rows: list[tuple[int, Any]] = []          # (token id, log-prob vector or None)
+    if prompt_ids:
+        rows.append((prompt_ids[0], None))    # the first prompt token has no prediction
+        rows += list(zip(prompt_ids[1:], backend.prompt_logprobs(prompt_ids), strict=True))
+    rows += [(s.token_id, s.biased_logprobs if use_biased else s.logprobs) for s in steps]
+
+    def rnd(x: float) -> float:
+        return round(x, options.logprob_decimals) if options.logprob_decimals is not None else float(x)
+
+    tokens, token_logprobs, tops, offsets, offset = [], [], [], [], 0
+    for token_id, lp in rows:
+        tokens.append(token(token_id))
+        offsets.append(offset)
+        offset += len(backend.piece(token_id))
+        if lp is None:
+            token_logprobs.append(None)
+            tops.append(None)
+            continue
+        token_logprobs.append(rnd(lp[token_id]))
+        best = np.argsort(-lp, kind="stable")[:top_k].tolist() if top_k else []
+        top: dict[str, float] = {}
+        for i in best:
+            top.setdefault(token(i), rnd(lp[i]))  # text keys can collide: keep the likelier
+        tops.append(top)
+    return {"tokens": tokens, "token_logprobs": token_logprobs, "top_logprobs": tops, "text_offset": offsets}

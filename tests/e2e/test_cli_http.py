@@ -1,0 +1,138 @@
+"""The CLI against real servers it does not share a process with: ``llm-lineage serve`` in a
+subprocess on a free loopback port, ``llm-lineage verify`` / ``probe`` over HTTP in another."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CLI = str(Path(sys.executable).with_name("llm-lineage"))
+# top-k: 6 prompts x 96 tokens (about 150 queries); top-1 costs a query per token: fewer of both
+TOPK_ARGS = ["--outputs", "6", "--tokens", "96"]
+TOP1_ARGS = ["--outputs", "4", "--tokens", "80"]
+
+
+@contextmanager
+def served(model: Path, *options: str, start_timeout_s: float = 90.0):
+    proc = subprocess.Popen([CLI, "serve", str(model), "--port", "0", "--served-name", "m", *options],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], start_timeout_s)
+        line = proc.stdout.readline() if ready else ""
+        assert line.startswith("serving on http://127.0.0.1:"), f"server did not start: {line!r}"
+        yield line.split()[-1]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def stats(url: str) -> dict:
+    return httpx.get(url.removesuffix("/v1") + "/stats", timeout=10).json()
+
+
+def cli(*args: str, timeout: float = 300) -> dict:
+    done = subprocess.run([CLI, *args, "--json"], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def verify(owner: Path, url: str, cache: Path, *extra: str, timeout: float = 300) -> dict:
+    return cli("verify", "--owner", str(owner), "--suspect", url, "--api-model", "m", "--cache", str(cache),
+               *extra, timeout=timeout)
+
+
+@pytest.mark.parametrize("mode, serve_options, args, strategy", [
+    ("top-k", ["--max-top-logprobs", "5"], TOPK_ARGS, "topk-biased"),
+    ("top-1", ["--max-top-logprobs", "1"], TOP1_ARGS, "top1-biased"),
+])
+def test_served_copy_is_derived_and_unrelated_is_unrelated(victim, unrelated_llama, tmp_path, mode, serve_options,
+                                                           args, strategy):
+    for suspect, truth in ((victim, "derived"), (unrelated_llama, "unrelated")):
+        with served(suspect, *serve_options) as url:
+            report = verify(victim, url, tmp_path / f"{truth}.sqlite", *args)
+            answered = stats(url)["answered"]
+        assert report["verdict"] == truth, f"{mode}: {suspect.name}"
+        bill = report["endpoint"]
+        assert bill["strategy"] == strategy and bill["probe"]["strategy"] == strategy
+        assert bill["queries_used"] == answered > 0  # the client's bill is what the server answered
+        assert report["access"] == {"topk-biased": "topk", "top1-biased": "top1"}[strategy]
+
+
+def test_probe_reports_an_openai_like_endpoint(victim, tmp_path):
+    with served(victim, "--max-top-logprobs", "5", "--ignore-logit-bias-in-logprobs", "--max-biased-tokens", "300",
+                "--logprob-decimals", "4") as url:
+        report = cli("probe", url, "--owner", str(victim), "--api-model", "m", "--cache", str(tmp_path / "p.sqlite"))
+    probe = report["probe"]
+    assert (probe["top_logprobs_cap"], probe["bias_shifts_logprobs"], probe["bias_changes_sampling"],
+            probe["max_biased_tokens"], probe["logprob_decimals"], probe["echo"]) == (5, False, True, 300, 4, True)
+    assert report["strategy"] == "echo"
+    assert "does not shift" in probe["strategies"]["topk-biased"]["unavailable"]
+
+
+def test_killed_campaign_resumes_without_repeating_a_paid_query(victim, tmp_path):
+    cache = tmp_path / "campaign.sqlite"
+    with served(victim, "--max-top-logprobs", "5") as url:
+        client = subprocess.Popen([CLI, "verify", "--owner", str(victim), "--suspect", url, "--api-model", "m",
+                                   "--cache", str(cache), "--concurrency", "1", "--json", *TOPK_ARGS],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while stats(url)["answered"] < 40 and time.monotonic() < deadline and client.poll() is None:
+                time.sleep(0.05)
+            # hold the next request unanswered: once it waits at the server, every earlier answer is committed
+            httpx.post(url.removesuffix("/v1") + "/admin/pause", timeout=10)
+            while stats(url)["held"] < 1 and time.monotonic() < deadline and client.poll() is None:
+                time.sleep(0.02)
+            paid_before = stats(url)["answered"]
+            assert client.poll() is None, f"the client ended early: {client.stderr.read()[-2000:]}"
+            os.kill(client.pid, signal.SIGKILL)
+        finally:
+            client.kill()
+            client.wait(timeout=10)
+        httpx.post(url.removesuffix("/v1") + "/admin/resume", timeout=10)
+        for _ in range(100):  # the held request of the dead client is dropped, not answered
+            if stats(url)["abandoned"] == 1:
+                break
+            time.sleep(0.05)
+        assert 40 <= paid_before, "the campaign did not get going before the deadline"
+        report = verify(victim, url, cache, "--resume", "--concurrency", "1", *TOPK_ARGS)
+        after = stats(url)
+    assert report["verdict"] == "derived"
+    assert after["repeated"] == 0 and after["abandoned"] == 1  # no query paid twice, counted at the server
+    assert report["endpoint"]["queries_cached"] >= paid_before
+    assert report["endpoint"]["queries_used"] == after["answered"] - paid_before
+
+
+def test_faults_at_20_percent_still_give_the_right_verdicts(victim, unrelated_llama, tmp_path):
+    faults = ["--max-top-logprobs", "5", "--fault-rate", "0.2", "--fault-delay", "1.5"]
+    for suspect, truth in ((victim, "derived"), (unrelated_llama, "unrelated")):
+        with served(suspect, *faults) as url:
+            report = verify(victim, url, tmp_path / f"{truth}.sqlite", "--request-timeout", "0.5", *TOPK_ARGS)
+            injected = stats(url)["faults"]
+        assert report["verdict"] == truth
+        assert report["endpoint"]["queries_retried"] >= sum(injected.values()) > 0
+        assert set(injected) == {"429", "500", "timeout"}
+
+
+def test_endpoint_errors_are_one_line_with_exit_code_3(victim, tmp_path):
+    with served(victim, "--no-logprobs", "--no-logit-bias") as url:
+        done = subprocess.run([CLI, "verify", "--owner", str(victim), "--suspect", url, "--api-model", "m",
+                               "--cache", str(tmp_path / "q.sqlite")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3
+    assert done.stderr.startswith("error: ") and "cannot be verified" in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,155 @@
+"""The registry store: provenance, transactions, content-addressed blobs, crash safety, corruption."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llm_lineage import __version__
+from llm_lineage.errors import RegistryError
+from llm_lineage.registry import Registry, default_path
+from llm_lineage.weights import open_checkpoint
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_add_records_provenance_and_fingerprints(tmp_path, victim, fake_methods_installed):
+    with Registry(tmp_path / "r.sqlite", create=True) as reg:
+        entry = reg.add(victim, name="owner", methods=["test-gram", "test-needs-bias"])
+        prov = entry.provenance
+        weights = victim / "model.safetensors"
+        assert prov["weight_files"] == {"model.safetensors": hashlib.sha256(weights.read_bytes()).hexdigest()}
+        assert prov["tokenizer_sha256"] == open_checkpoint(victim).tokenizer_hash() == entry.tokenizer_sha256
+        assert prov["architecture"]["model_type"] == "llama" and prov["architecture"]["hidden_size"] == 64
+        assert prov["tool_version"] == __version__ and prov["added_at"].endswith("+00:00")
+        assert prov["source"] == str(victim.resolve())
+        assert entry.methods == ["test-gram"]
+        assert entry.fingerprints["test-needs-bias"].blob is None
+        fp = reg.fingerprint("owner", "test-gram")
+        np.testing.assert_allclose(fp.vector, fake_methods_installed.gram_fingerprint(open_checkpoint(victim)).vector)
+        assert reg.names() == ["owner"] and len(reg) == 1 and reg.check() == []
+
+
+def test_blobs_are_content_addressed_and_shared(tmp_path, victim, fake_methods_installed):
+    with Registry(tmp_path / "r.sqlite", create=True) as reg:
+        a = reg.add(victim, name="a", methods=["test-gram"])
+        b = reg.add(victim, name="b", methods=["test-gram"])
+        sha = a.fingerprints["test-gram"].blob
+        assert sha == b.fingerprints["test-gram"].blob
+        blob = reg.blob_path(sha)
+        assert hashlib.sha256(blob.read_bytes()).hexdigest() == sha
+        reg.remove("a")
+        assert blob.is_file()  # still used by b
+        reg.remove("b")
+        assert not blob.exists() and reg.check() == []
+
+
+def test_names_are_unique_unless_replaced(tmp_path, victim, unrelated_llama):
+    with Registry(tmp_path / "r.sqlite", create=True) as reg:
+        reg.add(victim, name="m", methods=[])
+        with pytest.raises(RegistryError, match="already holds 'm'"):
+            reg.add(unrelated_llama, name="m", methods=[])
+        reg.add(unrelated_llama, name="m", methods=[], replace=True)
+        assert reg.get("m").provenance["source"] == str(unrelated_llama.resolve())
+        with pytest.raises(RegistryError, match="no entry 'x'"):
+            reg.remove("x")
+        with pytest.raises(RegistryError, match="unknown method"):
+            reg.add(victim, name="n", methods=["no-such-method"])
+
+
+def test_missing_registry_is_an_error_unless_created(tmp_path, monkeypatch):
+    with pytest.raises(RegistryError, match="no registry at"):
+        Registry(tmp_path / "absent.sqlite")
+    monkeypatch.setenv("LLM_LINEAGE_REGISTRY", str(tmp_path / "env.sqlite"))
+    assert default_path() == tmp_path / "env.sqlite"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated-page", "foreign-sqlite", "altered-blob"])
+def test_corrupt_registry_gives_a_clear_error(tmp_path, victim, fake_methods_installed, damage):
+    path = tmp_path / "r.sqlite"
+    with Registry(path, create=True) as reg:
+        for i in range(3):
+            reg.add(victim, name=f"m{i}", methods=["test-gram"])
+        sha = reg.get("m0").fingerprints["test-gram"].blob
+        blob = reg.blob_path(sha)
+    if damage == "garbage":
+        path.write_bytes(b"this is not a database" * 100)
+    elif damage == "truncated-page":
+        data = bytearray(path.read_bytes())
+        data[4096 + 10: 4096 + 200] = os.urandom(190)  # inside the second page: a b-tree page
+        path.write_bytes(bytes(data))
+    elif damage == "foreign-sqlite":
+        path.unlink()
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE people (name TEXT)")
+    else:
+        blob.write_bytes(blob.read_bytes()[:-8] + b"tampered")
+        with Registry(path) as reg:
+            assert any("altered" in p for p in reg.check())
+            with pytest.raises(RegistryError, match="cannot be loaded"):
+                reg.fingerprint("m0", "test-gram")
+        return
+    with pytest.raises(RegistryError):
+        with Registry(path) as reg:
+            reg.entries()
+
+
+def test_readers_see_committed_state_while_a_writer_holds_its_transaction(tmp_path, victim):
+    path = tmp_path / "r.sqlite"
+    writer = Registry(path, create=True)
+    writer.add(victim, name="before", methods=[])
+    reader = Registry(path)
+    with writer._write() as conn:
+        conn.execute("UPDATE entries SET name='renamed' WHERE name='before'")
+        start = time.perf_counter()
+        assert reader.names() == ["before"]  # WAL: no blocking, no half-written view
+        assert time.perf_counter() - start < 5
+    assert reader.names() == ["renamed"]
+    writer.close()
+    reader.close()
+
+
+def _kill_add_when(path: Path, victim: Path, marker: Path) -> subprocess.CompletedProcess:
+    """Run ``llm-lineage registry add`` in a child that blocks in its last method; SIGKILL it there."""
+    script = (f"import importlib.util, sys; spec = importlib.util.spec_from_file_location('fm', {str(HERE / 'fake_methods.py')!r}); "
+              "fm = importlib.util.module_from_spec(spec); sys.modules['fm'] = fm; spec.loader.exec_module(fm); "
+              "fm.install(('test-gram', 'zz-slow')); from llm_lineage.cli import main; main()")
+    env = {**os.environ, "REGISTRY_TEST_MARKER": str(marker), "REGISTRY_TEST_SLEEP": "120"}
+    child = subprocess.Popen([sys.executable, "-c", script, "registry", "add", str(victim), "--name", "killed",
+                              "--registry", str(path), "--methods", "test-gram,zz-slow"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        if child.poll() is not None or time.monotonic() > deadline:
+            child.kill()
+            out, err = child.communicate()
+            pytest.fail(f"the add never reached its last method: {err.decode()[-2000:]}")
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    out, err = child.communicate(timeout=30)
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+
+
+def test_killing_add_midway_leaves_the_registry_consistent(tmp_path, victim, unrelated_llama, fake_methods_installed):
+    path = tmp_path / "r.sqlite"
+    with Registry(path, create=True) as reg:
+        reg.add(unrelated_llama, name="kept", methods=["test-gram"])
+    done = _kill_add_when(path, victim, tmp_path / "marker")
+    assert done.returncode == -signal.SIGKILL
+    with Registry(path) as reg:
+        assert reg.names() == ["kept"]                    # no half entry
+        problems = reg.check()
+        assert problems and all(p.startswith("unreferenced blob") for p in problems)  # test-gram's blob, orphaned
+        assert reg.gc() == len(problems) and reg.check() == []
+        assert reg.fingerprint("kept", "test-gram").vector.shape == (64 * 63 // 2,)
+        reg.add(victim, name="killed", methods=["test-gram"])  # the same add now goes through
+        assert reg.names() == ["kept", "killed"] and reg.check() == []
