@@ -14,6 +14,8 @@ from . import zoo
 from .methods import METHODS
 
 VICTIM_STEPS = 300
+# the attack set the demo ends with: cheap to derive, and it separates the methods (issue 7)
+DEMO_ATTACKS = "quantize:bits=4,rotate,scale,upcycle-moe"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class DemoRow:
 class DemoReport:
     models: DemoModels
     rows: list[DemoRow] = field(default_factory=list)
+    evaluation: Any = None     # evaluation.Evaluation over DEMO_ATTACKS (issue 7)
+    report: Any = None         # evaluation.ReportFiles: report.html and results.json
 
 
 def build_models(cache: Path | None = None, progress: bool = True) -> DemoModels:
@@ -58,4 +62,9 @@ def run(cache: Path | None = None, progress: bool = True) -> DemoReport:
     suspects += [(name, path, "unrelated") for name, path in models.unrelated.items()]
     rows = [DemoRow(method, name, truth, spec.verify(models.victim, path))
             for method, spec in METHODS.items() for name, path, truth in suspects]
-    return DemoReport(models, rows)
+    from .evaluation import evaluate, write_report
+
+    out = (Path(cache) if cache else zoo.cache_dir().parent / "demo") / "evaluation"
+    evaluation = evaluate(models.victim, DEMO_ATTACKS, out, unrelated=list(models.unrelated.values()),
+                          progress=progress)
+    return DemoReport(models, rows, evaluation, write_report(evaluation, out))

@@ -94,3 +94,12 @@ def test_unstructured_pruning_hits_the_requested_sparsity(victim, tmp_path):
     assert abs(float((w == 0).float().mean()) - 0.4) < 1e-3
     with pytest.raises(InputError, match="structure"):
         derive(victim, "prune", tmp_path / "bad", structure="rows")
+
+
+def test_lq_lora_fits_the_error_then_trains_lora_adapters(victim, tmp_path, input_ids):
+    ref = logits(zoo.load(victim), input_ids)
+    plain = logits(zoo.load(derive(victim, "quantize", tmp_path / "q4", bits=4)), input_ids)
+    fitted = logits(zoo.load(derive(victim, "lq-lora", tmp_path / "lq0", bits=4, rank=16, steps=0)), input_ids)
+    assert (fitted - ref).abs().mean() < (plain - ref).abs().mean()  # the low-rank fit recovers some error
+    trained = zoo.load(derive(victim, "lq-lora", tmp_path / "lq3", bits=4, rank=4, steps=3))
+    assert not torch.allclose(logits(trained, input_ids), fitted)

@@ -30,7 +30,7 @@ class HeadCosineConfig:
 @dataclass(frozen=True)
 class HeadCosineResult:
     method: str
-    score: float            # 1 - |cos| between the lm_heads: a distance, lower is related
+    score: float            # 1 - |cos| between the centred lm_heads: a distance, lower is related
     p_value: float
     verdict: Verdict
     higher_is_related: bool
@@ -47,11 +47,15 @@ def _head(path: Path) -> np.ndarray:
 def verify(owner, suspect, config: HeadCosineConfig = HeadCosineConfig()) -> HeadCosineResult:
     CALLS.append((config.access, Path(suspect).name))
     a, b = _head(owner), _head(suspect)
+    a, b = a - a.mean(axis=0), b - b.mean(axis=0)  # the shared mean direction of trained heads is no evidence
+
+    def distance_to(other: np.ndarray) -> float:
+        return 1 - abs(float(np.sum(a * other) / np.linalg.norm(a) / np.linalg.norm(other)))
+
     rng = np.random.default_rng(0)
-    distance = 1 - abs(float(np.sum(a * b) / np.linalg.norm(a) / np.linalg.norm(b)))
-    # null: the owner against random matrices of its shape and scale
-    null = calibrate([1 - abs(float(np.sum(a * r) / np.linalg.norm(a) / np.linalg.norm(r)))
-                      for r in (rng.standard_normal(a.shape) for _ in range(30))], higher_is_related=False)
+    distance = distance_to(b)
+    # null: the same suspect with its token rows shuffled, so rows no longer line up with the owner's
+    null = calibrate([distance_to(b[rng.permutation(len(b))]) for _ in range(30)], higher_is_related=False)
     return HeadCosineResult("head-cosine", distance, null.p_value(distance), decide(distance, null), False,
                             n_queries=7 if config.access == "rows" else 0)
 

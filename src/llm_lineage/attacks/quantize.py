@@ -85,10 +85,10 @@ def lq_lora(model, *, bits: int = 4, group_size: int | None = None, rank: int = 
             weight.data.copy_(fitted.T if transposed else fitted)
     if steps <= 0:
         return model
-    from .lora import lora_train_merge  # the LoRA trainer shared with "lora-qkv" / "lora-head"
+    from .lora import lora_merge  # the LoRA trainer shared with "lora-qkv" / "lora-head"
 
-    return lora_train_merge(model, target_modules=_lora_targets(model), rank=rank, steps=steps, lr=lr,
-                            seed=seed, domain=domain, progress=progress)
+    return lora_merge(model, _lora_targets(model), rank=rank, steps=steps, lr=lr, seed=seed, domain=domain,
+                      progress=progress)
 
 
 def _lora_targets(model) -> list[str]:

@@ -18,3 +18,5 @@ def demo(cache_dir: CacheDirOpt = None, as_json: JsonOpt = False) -> None:
     _render.table("verdicts", ["method", "suspect", "truth", "score", "p-value", "verdict"],
                   [[r.method, r.suspect, r.truth, r.result.score, r.result.p_value, r.result.verdict]
                    for r in report.rows])
+    if report.evaluation is not None:
+        _render.evaluation(report.evaluation, report.report, as_json=False)

@@ -201,7 +201,9 @@ def _access_modes(config: Any) -> list[str]:
     hint = typing.get_type_hints(type(config)).get("access")
     if typing.get_origin(hint) is typing.Literal:
         return [str(m) for m in typing.get_args(hint)]
-    return [str(config.access)]
+    from ..outputs import ACCESS_MODES  # the access vocabulary every OutputSource speaks
+
+    return list(ACCESS_MODES)
 
 
 def build_suspects(victim: Path, attacks: Sequence[AttackSpec], models_dir: Path, *,
@@ -252,7 +254,7 @@ def evaluate(victim: str | Path, attacks: Sequence[AttackSpec] | str, out_dir: s
 
 
 def _score_pair(variant: MethodVariant, victim: Path, suspect: Suspect, store: ResultCache) -> PairResult:
-    from .report import jsonable
+    from .._json import to_jsonable
 
     key = store.key(variant.name, victim, suspect.path)
     hit = store.get(key)
@@ -271,7 +273,7 @@ def _score_pair(variant: MethodVariant, victim: Path, suspect: Suspect, store: R
         record = dict(method=variant.name, suspect=suspect.name, attack=suspect.attack, truth=suspect.truth,
                       score=float(result.score), p_value=float(result.p_value), verdict=str(Verdict(result.verdict)),
                       higher_is_related=higher_is_related(result), n_queries=None if queries is None else int(queries),
-                      seconds=time.perf_counter() - t0, details=jsonable(result))
+                      seconds=time.perf_counter() - t0, details=to_jsonable(result))
     store.put(key, record)
     return PairResult(**record)
 

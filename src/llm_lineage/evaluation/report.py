@@ -13,7 +13,6 @@ import html
 import io
 import json
 import math
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from . import metrics
 from .harness import NOT_APPLICABLE, Evaluation
+from .._json import to_jsonable
 
 VERDICT_COLOURS = {"derived": "#2e7d32", "inconclusive": "#f9a825", "unrelated": "#c62828", NOT_APPLICABLE: "#9e9e9e"}
 
@@ -31,32 +31,11 @@ class ReportFiles:
     json: Path
 
 
-def jsonable(value: Any) -> Any:
-    """Dataclasses, enums, NumPy values and paths -> plain JSON types (NaN/inf -> None)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def write_report(evaluation: Evaluation, out_dir: str | Path) -> ReportFiles:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "results.json"
-    json_path.write_text(json.dumps(jsonable(evaluation), indent=2, allow_nan=False) + "\n")
+    json_path.write_text(json.dumps(to_jsonable(evaluation), indent=2, allow_nan=False) + "\n")
     html_path = out_dir / "report.html"
     html_path.write_text(render_html(evaluation), encoding="utf-8")
     return ReportFiles(html_path, json_path)

@@ -34,6 +34,8 @@ from .store import Entry, Registry
 from .summary import embedding_rows, summarise
 
 N_RANDOM = 32  # random embeddings in the summary's own null
+# a placeholder null for calls whose score alone is used (methods divide by a null's size and spread)
+_NO_NULL = calibrate([0.0, 1.0], source="placeholder: score only")
 
 
 @dataclass(frozen=True)
@@ -192,12 +194,16 @@ class _Comparer:
             return not_applicable(method, kind, "not fingerprinted when registered (re-add to include it)")
         if stored.blob is None:
             return not_applicable(method, kind, f"owner: {stored.note}")
+        if kind == "black-box":
+            # black-box compare tests query evidence, not a fingerprint: one campaign per suspect
+            return not_applicable(method, kind, "black-box: search the suspect's endpoint URL to use the owner keys")
         suspect_fp = self._suspect_fp(method)
         if isinstance(suspect_fp, LineageError):
             return not_applicable(method, kind, f"suspect: {suspect_fp}")
         owner_fp = self._owner_fp(entry.name, method)
         try:
-            best = float(spec.compare(owner_fp, owner_fp).score)
+            # an empty null: only the score is wanted, and some methods would build their own nulls
+            best = float(spec.compare(owner_fp, owner_fp, null=_NO_NULL).score)
             null = self._registry_null(entry, method, owner_fp, best)
             # the method judges the score against the registry null with its own rules
             result = spec.compare(owner_fp, suspect_fp, null=null)
@@ -218,7 +224,7 @@ class _Comparer:
         scores = []
         for other in others:
             try:
-                scores.append(float(spec.compare(owner_fp, self._owner_fp(other.name, method)).score))
+                scores.append(float(spec.compare(owner_fp, self._owner_fp(other.name, method), null=_NO_NULL).score))
             except LineageError:
                 continue  # not comparable with this owner (other vocabulary, say): not part of its null
         # orientation from the copy's score: a method's related direction is where a copy lies

@@ -318,6 +318,9 @@ class Registry:
         path = self.blob_path(sha)
         if not path.is_file():
             raise RegistryError(f"fingerprint blob {path} is missing", hint="run llm-lineage registry check")
+        if sha256_file(path) != sha:
+            raise RegistryError(f"fingerprint blob {path} cannot be loaded (its content no longer matches its hash)",
+                                hint="run llm-lineage registry check; re-add the model")
         try:
             return fingerprint_io.load(path)[0][method]
         except (LineageError, KeyError) as exc:

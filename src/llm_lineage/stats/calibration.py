@@ -72,6 +72,8 @@ class NullCalibration:
         """Score above (or below, if lower is related) which an unrelated pair falls with the given rate."""
         null, _ = self._oriented(0.0)
         n = len(null)
+        if n == 0:
+            return math.nan
         if n >= 1 / false_positive_rate:
             thr = float(np.quantile(null, 1 - false_positive_rate, method="higher"))
         else:
