@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .._json import to_jsonable
 
 console = Console()
+if not console.is_terminal:  # logs and pipes would get 80 columns: too narrow for a robustness matrix
+    console.width = 160
 err_console = Console(stderr=True)
 
 
@@ -28,7 +31,7 @@ def key_values(title: str, rows: dict[str, Any]) -> None:
     table.add_column(style="bold")
     table.add_column()
     for k, v in rows.items():
-        table.add_row(k, _fmt(v))
+        table.add_row(escape(k), escape(_fmt(v)))
     console.print(table)
 
 
@@ -37,11 +40,14 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for c in columns:
         t.add_column(c)
     for row in rows:
-        t.add_row(*(_fmt(v) for v in row))
+        # cells are data, not markup: "subspace[logits]" must print as written
+        t.add_row(*(escape(_fmt(v)) for v in row))
     console.print(t)
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e6:
+        return str(int(v))
     if isinstance(v, float):
         return "nan" if math.isnan(v) else (f"{v:.3g}" if abs(v) < 1e-3 or abs(v) >= 1e4 else f"{v:.4f}")
     if isinstance(v, Enum):
