@@ -41,3 +41,18 @@ def shared_models() -> Path:
     if not (SHARED_MODELS / "hf").is_dir():
         pytest.skip(f"real checkpoints not present at {SHARED_MODELS}")
     return SHARED_MODELS
+
+
+# the victim behind the in-process server, and the same model queried directly as the truth
+@pytest.fixture(scope="module")
+def backend(victim):
+    from llm_lineage.serve import LocalBackend
+
+    return LocalBackend(victim)
+
+
+@pytest.fixture(scope="module")
+def reference(victim):
+    from llm_lineage.outputs.local import LocalModel
+
+    return LocalModel(victim)

@@ -8,10 +8,9 @@ import pytest
 
 from llm_lineage.errors import EndpointUnavailable, InputError, QueryBudgetExceeded
 from llm_lineage.outputs.cache import QueryCache
-from llm_lineage.outputs.local import LocalModel
 from llm_lineage.outputs.openai_endpoint import OpenAIEndpoint, RetryPolicy
 from llm_lineage.outputs.strategies import tokenizer_vocabulary
-from llm_lineage.serve import LocalBackend, ServeOptions
+from llm_lineage.serve import ServeOptions
 from llm_lineage.serve.background import running
 
 PROMPT = "The little dog"
@@ -19,19 +18,9 @@ FAST_RETRY = RetryPolicy(max_retries=8, base_delay_s=0.01, max_delay_s=0.05, tot
 
 
 @pytest.fixture(scope="module")
-def backend(victim) -> LocalBackend:
-    return LocalBackend(victim)
-
-
-@pytest.fixture(scope="module")
 def url(backend):
     with running(backend) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def reference(victim) -> LocalModel:
-    return LocalModel(victim)
 
 
 def endpoint(url: str, **kw) -> OpenAIEndpoint:

@@ -8,15 +8,10 @@ from llm_lineage.errors import EndpointUnsupported
 from llm_lineage.outputs.openai_endpoint import OpenAIEndpoint, RetryPolicy
 from llm_lineage.outputs.probe import probe
 from llm_lineage.outputs.strategies import choose, tokenizer_vocabulary
-from llm_lineage.serve import LocalBackend, ServeOptions
+from llm_lineage.serve import ServeOptions
 from llm_lineage.serve.background import running
 
 RETRY = RetryPolicy(max_retries=3, base_delay_s=0.01, total_s=10.0, request_timeout_s=10.0)
-
-
-@pytest.fixture(scope="module")
-def backend(victim) -> LocalBackend:
-    return LocalBackend(victim)
 
 
 @pytest.fixture(scope="module")

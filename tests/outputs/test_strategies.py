@@ -5,26 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llm_lineage.outputs.local import LocalModel
 from llm_lineage.outputs.openai_endpoint import OpenAIEndpoint, RetryPolicy
 from llm_lineage.outputs.strategies import (StrategyPlan, StrategySource, echo_logprobs, full_logprobs,
                                             greedy_search_logits, tokenizer_vocabulary)
-from llm_lineage.serve import LocalBackend, ServeOptions
+from llm_lineage.serve import ServeOptions
 from llm_lineage.serve.background import running
 
 PROMPT = "She opened the door and"
 TOKENS = np.arange(3, 43)
 RETRY = RetryPolicy(max_retries=3, base_delay_s=0.01, total_s=10.0)
-
-
-@pytest.fixture(scope="module")
-def backend(victim) -> LocalBackend:
-    return LocalBackend(victim)
-
-
-@pytest.fixture(scope="module")
-def reference(victim) -> LocalModel:
-    return LocalModel(victim)
 
 
 def test_full_logprobs_is_one_query_and_exact(backend, reference):

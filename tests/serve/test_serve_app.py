@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 
-from llm_lineage.outputs.local import LocalModel
 from llm_lineage.serve import LocalBackend, ServeOptions, create_app
 
 PROMPT = "Once upon a time there was"
-
-
-@pytest.fixture(scope="module")
-def backend(victim) -> LocalBackend:
-    return LocalBackend(victim)
-
-
-@pytest.fixture(scope="module")
-def reference(victim) -> LocalModel:
-    return LocalModel(victim)
 
 
 def client(backend: LocalBackend, **options) -> TestClient:

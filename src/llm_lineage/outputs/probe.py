@@ -108,27 +108,33 @@ def _cap_from_message(message: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _top_k_cap(endpoint: OpenAIEndpoint, prompt: str, vocab: int, notes: list[str]):
-    """Largest accepted ``logprobs`` and the answer to it: ask for everything, then step down."""
-    candidates = [vocab, 100, 20, 10, 5, 2, 1]
+def _largest_accepted(candidates: list[int], vocab: int, ask) -> tuple[int, Any]:
+    """Step down through ``candidates`` (and any cap a rejection names) to the first size accepted."""
     tried: set[int] = set()
     while candidates:
-        k = candidates.pop(0)
-        if k in tried or k > vocab:
+        n = candidates.pop(0)
+        if n in tried or n > vocab:
             continue
-        tried.add(k)
+        tried.add(n)
         try:
-            answer = endpoint.request(prompt, logprobs=k)
+            return n, ask(n)
         except EndpointRejected as exc:
             hinted = _cap_from_message(str(exc))
-            if hinted is not None and hinted < k and hinted not in tried:
+            if hinted is not None and hinted < n and hinted not in tried:
                 candidates.insert(0, hinted)
-            continue
-        returned = len((_logprobs_block(answer) or {}).get("top_logprobs", [None])[-1] or {})
-        if returned < k:
-            notes.append(f"asked for {k} log-probs, got {returned}: a silent cap")
-        return min(k, returned), answer
     return 0, None
+
+
+def _top_k_cap(endpoint: OpenAIEndpoint, prompt: str, vocab: int, notes: list[str]):
+    """Largest accepted ``logprobs`` and the answer to it: ask for everything, then step down."""
+    k, answer = _largest_accepted([vocab, 100, 20, 10, 5, 2, 1], vocab,
+                                  lambda n: endpoint.request(prompt, logprobs=n))
+    if answer is None:
+        return 0, None
+    returned = len((_logprobs_block(answer) or {}).get("top_logprobs", [None])[-1] or {})
+    if returned < k:
+        notes.append(f"asked for {k} log-probs, got {returned}: a silent cap")
+    return min(k, returned), answer
 
 
 def _decimals(answer: dict[str, Any]) -> int | None:
@@ -177,24 +183,12 @@ def _bias_effect(endpoint: OpenAIEndpoint, prompt: str, greedy: int | None, k: i
 
 def _biased_token_cap(endpoint: OpenAIEndpoint, prompt: str, vocab: int, notes: list[str]) -> int | None:
     """Largest number of tokens one ``logit_bias`` may name (None: the whole vocabulary)."""
-    candidates = [vocab, 1000, 300, 100, 50, 20, 10, 5, 2, 1]
-    tried: set[int] = set()
-    while candidates:
-        n = candidates.pop(0)
-        if n in tried or n > vocab:
-            continue
-        tried.add(n)
-        try:
-            endpoint.request(prompt, logprobs=None, logit_bias={t: 0.0 for t in range(n)} | {0: 1e-3})
-        except EndpointRejected as exc:
-            hinted = _cap_from_message(str(exc))
-            if hinted is not None and hinted < n and hinted not in tried:
-                candidates.insert(0, hinted)
-            continue
-        if n < vocab:
-            notes.append(f"logit_bias may name at most {n} tokens per request")
-        return None if n >= vocab else n
-    return 0
+    n, _ = _largest_accepted(
+        [vocab, 1000, 300, 100, 50, 20, 10, 5, 2, 1], vocab,
+        lambda n: endpoint.request(prompt, logprobs=None, logit_bias={t: 0.0 for t in range(n)} | {0: 1e-3}))
+    if 0 < n < vocab:
+        notes.append(f"logit_bias may name at most {n} tokens per request")
+    return None if n >= vocab else n
 
 
 def _echo_works(endpoint: OpenAIEndpoint, prompt: str, notes: list[str]) -> bool:

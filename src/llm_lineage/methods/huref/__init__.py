@@ -13,19 +13,17 @@ from .core import HurefFingerprint, HurefResult, compare, fingerprint, ics, null
 from .image import fingerprint_image, image_similarity, save_image
 from .plot import plot_comparison
 
+
+def _spec(mode: str, describe: str) -> MethodSpec:
+    return MethodSpec(name=mode, kind="white-box", fingerprint=partial(fingerprint, config=HurefConfig(mode=mode)),
+                      compare=compare, verify=partial(verify, mode=mode), plot=plot_comparison, describe=describe)
+
+
 SPECS = (
-    MethodSpec(
-        name="invariant", kind="white-box",
-        fingerprint=partial(fingerprint, config=HurefConfig(mode="invariant")),
-        compare=compare, verify=partial(verify, mode="invariant"), plot=plot_comparison,
-        describe="HuRef invariant terms with norm gains folded (ICS); survives fine-tuning, residual "
-                 "rotation/permutation, Q/K, V/O and FFN scaling; needs the weights"),
-    MethodSpec(
-        name="huref", kind="white-box",
-        fingerprint=partial(fingerprint, config=HurefConfig(mode="huref")),
-        compare=compare, verify=partial(verify, mode="huref"), plot=plot_comparison,
-        describe="HuRef invariant terms as published (ICS); survives fine-tuning, permutation and "
-                 "scaling, not norm folding with residual rotation"),
+    _spec("invariant", "HuRef invariant terms with norm gains folded (ICS); survives fine-tuning, residual "
+                       "rotation/permutation, Q/K, V/O and FFN scaling; needs the weights"),
+    _spec("huref", "HuRef invariant terms as published (ICS); survives fine-tuning, permutation and "
+                   "scaling, not norm folding with residual rotation"),
 )
 
 __all__ = ["SPECS", "HurefConfig", "HurefFingerprint", "HurefResult", "compare", "fingerprint", "fingerprint_image",
