@@ -124,7 +124,7 @@ def verify_endpoint(owner: Any, url: str, *, api_model: str | None, config: Any 
     from dataclasses import replace
 
     from ..methods.subspace import SubspaceConfig, compare, load_owner, prompts_for, verify
-    from ..methods.subspace.method import _key_tokens as key_tokens
+    from ..methods.subspace.method import key_tokens
 
     key = load_owner(owner)
     tokenizer_dir = owner if isinstance(owner, (str, Path)) and Path(owner).is_dir() else None

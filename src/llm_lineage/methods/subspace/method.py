@@ -173,5 +173,3 @@ def key_tokens(key: SubspaceKey, config: SubspaceConfig) -> np.ndarray:
     rng = np.random.default_rng(config.seed)
     return np.sort(rng.choice(key.token_ids, size=n, replace=False))
 
-
-_key_tokens = key_tokens  # the name outputs/campaign.py imported first
