@@ -70,7 +70,17 @@ def generate(domain: str = "stories", n_docs: int = 2000, seed: int = 0) -> tupl
     return tuple(_GENERATORS[domain](rng) for _ in range(n_docs))
 
 
+def _openings(domain: str, count: int, cut) -> list[str]:
+    """``count`` distinct openings: a repeated prompt repeats an output, which is no new evidence."""
+    seen: dict[str, None] = {}
+    for i, doc in enumerate(generate(domain, 8 * count, seed=99)):
+        seen.setdefault(cut(i, doc), None)
+        if len(seen) == count:
+            return list(seen)
+    raise RuntimeError(f"the {domain} generator gave fewer than {count} distinct openings")
+
+
 PROMPTS: tuple[str, ...] = tuple(
-    generate("stories", 400, seed=99)[i].split(". ")[0][: 20 + (i * 7) % 40] for i in range(0, 400, 2)
-) + tuple(generate("manuals", 200, seed=99)[i][: 15 + (i * 5) % 50] for i in range(0, 200, 2))
-"""Varied prompts for querying suspects: story and manual openings cut at varied lengths."""
+    _openings("stories", 200, lambda i, doc: doc.split(". ")[0][: 20 + (i * 7) % 40])
+    + _openings("manuals", 100, lambda i, doc: doc[: 15 + (i * 5) % 50]))
+"""Varied prompts for querying suspects: story and manual openings cut at varied lengths, all distinct."""

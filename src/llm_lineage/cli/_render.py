@@ -117,6 +117,9 @@ def search_result(result: Any, *, as_json: bool) -> None:
            for i, c in enumerate(result.candidates)])
     for c in result.candidates:
         console.print(f"{c.name}: {c.explanation}", markup=False, highlight=False)
+    for r in result.campaigns:
+        console.print(f"endpoint {r.endpoint} ({r.model}): {r.strategy}, {r.queries_used} queries paid, "
+                      f"{r.queries_cached} read from the cache {r.cache}", markup=False, highlight=False)
     console.print(f"verdict: {result.verdict.value}: {result.explanation}", markup=False, highlight=False)
 
 

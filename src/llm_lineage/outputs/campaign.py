@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError
 from .cache import QueryCache, QueryCounts
 from .openai_endpoint import OpenAIEndpoint, RetryPolicy
 from .probe import ProbeResult, probe
+from .reconstruct import collect
 from .strategies import StrategyPlan, StrategySource, choose, strategy_evidence, tokenizer_vocabulary
 
 # which access mode of outputs/reconstruct.collect runs each strategy
@@ -73,6 +76,15 @@ class Campaign:
     def close(self) -> None:
         self.endpoint.cache.close()
 
+    def evidence(self, token_ids: np.ndarray, prompts: tuple[str, ...], *, initial_bias: float = 20.0,
+                 progress: bool = False):
+        """Query the endpoint for ``token_ids`` after each prompt, the way the chosen strategy asks."""
+        if isinstance(self.source, StrategySource) and self.plan.name != "full-logprobs":
+            # one query per token (or a bisection per token): ask only about these tokens
+            return strategy_evidence(self.source, token_ids, prompts, progress=progress)
+        return collect(self.source, token_ids, prompts, access=self.access, top_k=self.top_k,
+                       initial_bias=initial_bias, progress=progress)
+
 
 def open_endpoint(url: str, *, api_model: str | None, vocab_size: int | None = None,
                   tokenizer_dir: str | Path | None = None, api_key_env: str | None = None,
@@ -123,8 +135,7 @@ def verify_endpoint(owner: Any, url: str, *, api_model: str | None, config: Any 
     """
     from dataclasses import replace
 
-    from ..methods.subspace import SubspaceConfig, compare, load_owner, prompts_for, verify
-    from ..methods.subspace.method import key_tokens
+    from ..methods.subspace import SubspaceConfig, compare, key_tokens, load_owner, prompts_for
 
     key = load_owner(owner)
     tokenizer_dir = owner if isinstance(owner, (str, Path)) and Path(owner).is_dir() else None
@@ -132,13 +143,9 @@ def verify_endpoint(owner: Any, url: str, *, api_model: str | None, config: Any 
                              **endpoint_options)
     try:
         config = replace(config or SubspaceConfig(), access=campaign.access, top_k=campaign.top_k)
-        if isinstance(campaign.source, StrategySource) and campaign.plan.name != "full-logprobs":
-            # one query per token (or a bisection per token): ask only about the key's tokens
-            evidence = strategy_evidence(campaign.source, key_tokens(key, config), prompts_for(key, config),
-                                         progress=config.progress)
-            result = compare(key, evidence, config=config, suspect_name=campaign.source.name)
-        else:
-            result = verify(key, campaign.source, config)
+        evidence = campaign.evidence(key_tokens(key, config), prompts_for(key, config),
+                                     initial_bias=config.initial_bias, progress=config.progress)
+        result = compare(key, evidence, config=config, suspect_name=campaign.source.name)
         report = campaign.report()
     finally:
         campaign.close()

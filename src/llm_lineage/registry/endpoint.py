@@ -1,13 +1,184 @@
-"""Black-box search of an API suspect against the registry's owner keys (not available yet)."""
+"""Search with an endpoint suspect: every registered owner key tested on one query campaign.
+
+An API suspect has no weights, so of the registered fingerprints only the black-box owner keys
+(``subspace``) apply; the white-box ones are listed as unable to apply, with the reason. The
+endpoint is probed once and queried once, for the union of the keys' tokens after the largest
+prompt set any key asks for (the built-in prompts in a fixed order, so every smaller set is a
+prefix of it); each key is then tested on that shared evidence (``subspace.compare`` makes no
+query). The bill is therefore one campaign, not one per registered owner.
+
+Token ids mean something only within one vocabulary, so keys are grouped by (vocabulary size,
+tokenizer hash) and each group gets its own evidence. The groups share one query cache, so a
+second group's probe is read back, not paid again; a group the endpoint cannot serve (ids
+beyond its vocabulary, say) is reported as not applicable for its owners.
+
+Registry null (see ``combine.py``): the scores of the group's other keys on the same evidence.
+Keys of models unrelated to the suspect score like any unrelated model; a registered relative
+of the true owner that kept its lm_head would score high too, which makes the null conservative
+(it can turn ``derived`` into ``inconclusive``, never the other way).
+"""
 
 from __future__ import annotations
 
-from ..errors import RegistryError
-from .search import SearchResult
-from .store import Registry
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import EndpointRejected, EndpointUnsupported, InputError, LineageError
+from ..methods import METHODS
+from ..methods.subspace import SubspaceConfig, SubspaceKey, compare, key_tokens, prompts_for
+from ..outputs.campaign import Campaign, CampaignReport, open_endpoint
+from ..stats import calibrate
+from .combine import MethodEvidence, candidate_verdict, method_evidence, not_applicable, overall_verdict, rank_key
+from .search import Candidate, SearchResult, same_weights, with_progress
+from .store import Entry, Registry
+
+METHOD = "subspace"
+NO_WEIGHTS = "the suspect is an endpoint: no weights to read"
+# what makes one vocabulary group untestable while others may still be (ids beyond the endpoint's
+# vocabulary are refused, say); an unreachable endpoint or a spent budget stops the whole search
+_GROUP_ERRORS = (EndpointRejected, EndpointUnsupported, InputError)
 
 
-def search_endpoint(url: str, registry: Registry, **options: object) -> SearchResult:
-    """Endpoint suspects are not searchable yet: the shared query campaign is unfinished."""
-    raise RegistryError(f"searching an endpoint ({url}) is not supported by this version",
-                        hint="search a model directory, or use `llm-lineage verify` against one owner key")
+def search_endpoint(url: str, registry: Registry, *, api_model: str | None = None, top: int = 5,
+                    null_size: int = 12, alpha: float = 0.01, config: SubspaceConfig | None = None,
+                    tokenizer_dir: str | Path | None = None, progress: bool = False,
+                    **endpoint_options: Any) -> SearchResult:
+    """Rank registered owners by the evidence that the model behind ``url`` descends from them.
+
+    Parameters
+    ----------
+    url : ``https://HOST/v1`` of an OpenAI-compatible completions endpoint.
+    api_model : the model id the endpoint serves.
+    config : :class:`SubspaceConfig` (``n_outputs``, ``n_tokens``, ``alpha``); access mode and top-k
+        come from the probe.
+    tokenizer_dir : the tokenizer that reads returned token text as ids, when the endpoint does not
+        return ids (default: the registered source directory of a group's owner, if still there).
+    null_size : other keys each candidate's registry null is built from.
+    endpoint_options : go to :func:`~llm_lineage.outputs.campaign.open_endpoint` (api_key_env,
+        cache_path, resume, max_queries, concurrency, strategy, retry).
+    """
+    if not api_model:
+        raise InputError("a URL suspect needs --api-model NAME (the model id the endpoint serves)")
+    config = replace(config or SubspaceConfig(), alpha=alpha)
+    entries = registry.entries()
+    keyed = [e for e in entries if (e.fingerprints.get(METHOD) and e.fingerprints[METHOD].blob)]
+    if not keyed:
+        raise InputError(f"{registry.path} holds no {METHOD} owner key, and an endpoint can only be searched with one",
+                         hint=f"register owners with --methods {METHOD} (the default computes it)")
+    keys = {e.name: registry.load_blob(e.fingerprints[METHOD].blob, METHOD) for e in keyed}  # type: ignore[arg-type]
+    start = time.perf_counter()
+    scores: dict[str, Any] = {}      # name -> SubspaceResult, or the reason its group could not be tested
+    reports: list[CampaignReport] = []
+    for n, group in enumerate(_vocabulary_groups(keys).values()):
+        alone = len(group) == len(keys)
+        # the group's tokens and prompts (a bad --outputs / --tokens fails here, before any query)
+        widest = max(group.values(), key=lambda k: k.hidden_size)
+        tokens = np.unique(np.concatenate([key_tokens(k, config) for k in group.values()]))
+        prompts = prompts_for(widest, config)
+        options = dict(endpoint_options, tokenizer_dir=tokenizer_dir or _tokenizer_of(group, keyed))
+        if n > 0:  # this run's own answers are in the cache: read them back, pay only for new ones
+            options["resume"] = True
+            if options.get("max_queries") is not None:
+                options["max_queries"] = max(0, options["max_queries"] - sum(r.queries_used for r in reports))
+        try:
+            campaign = open_endpoint(url, api_model=api_model, vocab_size=next(iter(group.values())).vocab_size,
+                                     **options)
+        except _GROUP_ERRORS as exc:
+            if alone:
+                raise  # one vocabulary: the error is the search's, not one group's
+            scores.update(dict.fromkeys(group, f"not testable on this endpoint: {exc}"))
+            continue
+        try:
+            scores.update(_test_group(campaign, group, tokens, prompts, config, progress, alone=alone))
+            reports.append(campaign.report())
+        finally:
+            campaign.close()
+
+    candidates = [_candidate(entry, scores, keyed, null_size, alpha) for entry in entries]
+    candidates.sort(key=lambda c: rank_key(c.verdict, c.p_value, c.scores.get(METHOD, math.nan)))
+    compared = [c for c in candidates if c.methods[METHOD].applies]
+    verdict, p, why = overall_verdict([(c.name, c.verdict, c.p_value) for c in compared], alpha)
+    best = compared[0].scores[METHOD] if compared else math.nan
+    return SearchResult("registry-search", url, best, p, verdict, why, candidates[:top], len(entries),
+                        len(compared), 0.0, time.perf_counter() - start, tuple(reports))
+
+
+def _vocabulary_groups(keys: Mapping[str, SubspaceKey]) -> dict[tuple[int, str | None], dict[str, SubspaceKey]]:
+    groups: dict[tuple[int, str | None], dict[str, SubspaceKey]] = {}
+    for name, key in keys.items():
+        groups.setdefault((key.vocab_size, key.tokenizer_hash), {})[name] = key
+    # the largest group first: its campaign pays the probe
+    return dict(sorted(groups.items(), key=lambda item: -len(item[1])))
+
+
+def _tokenizer_of(group: Mapping[str, SubspaceKey], keyed: list[Entry]) -> Path | None:
+    """A registered owner's directory that still holds the group's tokenizer."""
+    for entry in keyed:
+        source = Path(str(entry.provenance.get("source", "")))
+        if entry.name in group and source.is_dir() and \
+                entry.provenance.get("tokenizer_sha256") == group[entry.name].tokenizer_hash:
+            return source
+    return None
+
+
+def _test_group(campaign: Campaign, group: Mapping[str, SubspaceKey], tokens: np.ndarray, prompts: tuple[str, ...],
+                config: SubspaceConfig, progress: bool, *, alone: bool) -> dict[str, Any]:
+    """Query the union of the group's key tokens once, then test each key on that evidence."""
+    config = replace(config, access=campaign.access, top_k=campaign.top_k, progress=progress)
+    try:
+        evidence = campaign.evidence(tokens, prompts, initial_bias=config.initial_bias, progress=progress)
+    except _GROUP_ERRORS as exc:
+        if alone:
+            raise
+        return dict.fromkeys(group, f"not testable on this endpoint: {exc}")
+    results: dict[str, Any] = {}
+    for name in with_progress(list(group), progress, "testing owner keys"):
+        try:
+            results[name] = compare(group[name], evidence, config=config, suspect_name=campaign.source.name)
+        except LineageError as exc:
+            results[name] = str(exc)
+    return results
+
+
+def _candidate(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], null_size: int, alpha: float) -> Candidate:
+    evidence: dict[str, MethodEvidence] = {"summary": not_applicable("summary", "summary", NO_WEIGHTS)}
+    for method in entry.methods:
+        if method != METHOD:
+            evidence[method] = not_applicable(method, METHODS[method].kind if method in METHODS else "unknown",
+                                              NO_WEIGHTS)
+    evidence[METHOD] = _subspace_evidence(entry, scores, keyed, null_size, alpha)
+    cv = candidate_verdict(evidence, alpha)
+    return Candidate(entry.name, cv.verdict, cv.p_value, math.nan, {m: e.score for m, e in evidence.items()},
+                     evidence, cv.agree, cv.disagree, cv.cannot_apply, cv.explanation)
+
+
+def _subspace_evidence(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], null_size: int,
+                       alpha: float) -> MethodEvidence:
+    stored = entry.fingerprints.get(METHOD)
+    if stored is None:
+        return not_applicable(METHOD, "black-box", "not fingerprinted when registered (re-add to include it)")
+    if stored.blob is None:
+        return not_applicable(METHOD, "black-box", f"owner: {stored.note}")
+    result = scores[entry.name]
+    if isinstance(result, str):
+        return not_applicable(METHOD, "black-box", result)
+    tested = [e.name for e in keyed if e.name != entry.name and not same_weights(e, entry)
+              and not isinstance(scores[e.name], str)]
+    if len(tested) > null_size:  # evenly spaced, so the null does not depend on registration order
+        tested = [tested[int(i)] for i in np.linspace(0, len(tested) - 1, null_size)]
+    null = calibrate([_finite(scores[o].score) for o in tested], higher_is_related=True,
+                     source="other registered owner keys on the same evidence")
+    # a copy's outputs lie within the precision floor: its score is at least the compatibility threshold
+    return method_evidence(METHOD, "black-box", _finite(result.score), result.p_value, result.verdict, null,
+                           best_possible=result.threshold, alpha=alpha, note=result.note)
+
+
+def _finite(score: float) -> float:
+    """A zero median residual scores inf; cap it where no double residual could reach (10**-324)."""
+    return min(score, 324.0)

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..errors import LineageError
 from ..methods import METHODS
+from ..outputs.campaign import CampaignReport
 from ..stats import NullCalibration, Verdict, calibrate, decide
 from ..weights import Checkpoint, open_checkpoint
 from .combine import (MethodEvidence, candidate_verdict, method_evidence, not_applicable, overall_verdict,
@@ -33,6 +34,7 @@ from .combine import (MethodEvidence, candidate_verdict, method_evidence, not_ap
 from .store import Entry, Registry
 from .summary import embedding_rows, summarise
 
+T = TypeVar("T")
 N_RANDOM = 32  # random embeddings in the summary's own null
 # a placeholder null for calls whose score alone is used (methods divide by a null's size and spread)
 _NO_NULL = calibrate([0.0, 1.0], source="placeholder: score only")
@@ -66,7 +68,7 @@ class Shortlist:
 class SearchResult:
     method: str               # "registry-search"
     suspect: str
-    score: float              # best candidate's summary correlation
+    score: float              # best candidate's summary correlation (endpoint suspect: its subspace score)
     p_value: float            # best candidate's p, corrected for the candidates compared
     verdict: Verdict
     explanation: str
@@ -75,6 +77,7 @@ class SearchResult:
     n_shortlisted: int = 0
     shortlist_seconds: float = 0.0
     compare_seconds: float = 0.0
+    campaigns: tuple[CampaignReport, ...] = ()  # endpoint suspect: what was queried and what it cost
 
 
 def shortlist(registry: Registry, rows: np.ndarray, size: int) -> Shortlist:
@@ -98,7 +101,8 @@ def shortlist(registry: Registry, rows: np.ndarray, size: int) -> Shortlist:
 
 def search(suspect: str | Path | Checkpoint, registry: Registry | str | Path | None = None, *, top: int = 5,
            shortlist_size: int | None = None, null_size: int = 12, alpha: float = 0.01,
-           methods: Sequence[str] | None = None, progress: bool = False) -> SearchResult:
+           methods: Sequence[str] | None = None, progress: bool = False,
+           endpoint_options: dict[str, Any] | None = None) -> SearchResult:
     """Rank registered owners by the evidence that ``suspect`` descends from them.
 
     Parameters
@@ -108,18 +112,21 @@ def search(suspect: str | Path | Checkpoint, registry: Registry | str | Path | N
     top : candidates returned, best first
     shortlist_size : owners compared in full (default ``2 * top``)
     null_size : other registered models each candidate's registry null is built from
+    endpoint_options : for an endpoint suspect, what ``endpoint.search_endpoint`` takes (api_model,
+        config, tokenizer_dir, cache_path, resume, max_queries, ...)
     """
     reg = registry if isinstance(registry, Registry) else Registry(registry)
     if isinstance(suspect, str) and suspect.startswith(("http://", "https://")):
         from .endpoint import search_endpoint
 
-        return search_endpoint(suspect, reg, top=top, null_size=null_size, alpha=alpha, progress=progress)
+        return search_endpoint(suspect, reg, top=top, null_size=null_size, alpha=alpha, progress=progress,
+                               **(endpoint_options or {}))
     ckpt = suspect if isinstance(suspect, Checkpoint) else open_checkpoint(suspect)
     rows, _ = embedding_rows(ckpt)
     short = shortlist(reg, rows, shortlist_size or 2 * top)
     start = time.perf_counter()
     comparer = _Comparer(reg, ckpt, null_size, alpha, methods)
-    candidates = [comparer.candidate(short, i) for i in _progress(short.chosen, progress)]
+    candidates = [comparer.candidate(short, i) for i in with_progress(short.chosen, progress, "comparing candidates")]
     candidates.sort(key=lambda c: rank_key(c.verdict, c.p_value, c.summary_score))
     verdict, p, why = overall_verdict([(c.name, c.verdict, c.p_value) for c in candidates], alpha)
     best = candidates[0].summary_score if candidates else math.nan
@@ -160,7 +167,7 @@ class _Comparer:
             why = "no summary stored" if entry.summary is None else "suspect vocabulary does not reach the owner's token ids"
             return not_applicable("summary", "summary", why)
         others = [e for e in self.entries.values() if e.name != entry.name and e.summary is not None
-                  and e.summary.ids_key == entry.summary.ids_key and not _same_weights(e, entry)]
+                  and e.summary.ids_key == entry.summary.ids_key and not same_weights(e, entry)]
         null_scores = [float(np.dot(entry.summary.vector, e.summary.vector)) for e in others]  # type: ignore[union-attr]
         null = calibrate(null_scores, source="other registered models")
         hidden = int(entry.provenance.get("architecture", {}).get("hidden_size") or 64)
@@ -217,7 +224,7 @@ class _Comparer:
 
     def _registry_null(self, entry: Entry, method: str, owner_fp: Any, best: float) -> NullCalibration:
         others = [e for e in self.entries.values() if e.name != entry.name and method in e.methods
-                  and not _same_weights(e, entry)]
+                  and not same_weights(e, entry)]
         if len(others) > self.null_size:  # evenly spaced, so the null does not depend on search order
             others = [others[int(i)] for i in np.linspace(0, len(others) - 1, self.null_size)]
         spec = METHODS[method]
@@ -246,13 +253,13 @@ class _Comparer:
         return self._owner_fps[(name, method)]
 
 
-def _same_weights(a: Entry, b: Entry) -> bool:
+def same_weights(a: Entry, b: Entry) -> bool:
     """Byte-identical weight files: a duplicate registration, not an unrelated model."""
     fa = sorted(a.provenance.get("weight_files", {}).values())
     return bool(fa) and fa == sorted(b.provenance.get("weight_files", {}).values())
 
 
-def _progress(items: list[int], enabled: bool):
+def with_progress(items: list[T], enabled: bool, description: str) -> Iterator[T]:
     if not enabled or not items:
         yield from items
         return
@@ -260,7 +267,7 @@ def _progress(items: list[int], enabled: bool):
     from rich.progress import Progress
 
     with Progress(transient=True, console=Console(stderr=True)) as bar:
-        task = bar.add_task("comparing candidates", total=len(items))
+        task = bar.add_task(description, total=len(items))
         for item in items:
             yield item
             bar.advance(task)
