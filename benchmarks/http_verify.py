@@ -6,6 +6,10 @@ client, and prints queries used, wall time, and the share of CPU time spent in t
 (this process: SDK, cache, reconstruction, statistics) versus the server (HTTP + model).
 
     LLM_LINEAGE_CACHE=/tmp/llc .venv/bin/python benchmarks/http_verify.py [--n-outputs N] [--top-k K]
+        [--concurrency C] [--latency SECONDS]
+
+``--latency`` makes every answer wait, as a provider's round trip does; with it, wall time shows
+what ``--concurrency`` (prompts queried at once) buys.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def main() -> None:
     parser.add_argument("--n-outputs", type=int, default=None, help="prompts (default: the method's)")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds the server waits per answer")
     args = parser.parse_args()
 
     from llm_lineage import zoo
@@ -38,7 +43,7 @@ def main() -> None:
 
     victim = zoo.build("llama", seed=0, train_steps=300)
     cmd = [str(Path(sys.executable).with_name("llm-lineage")), "serve", str(victim), "--port", "0",
-           "--served-name", "victim", "--max-top-logprobs", str(args.top_k)]
+           "--served-name", "victim", "--max-top-logprobs", str(args.top_k), "--latency", str(args.latency)]
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = server.stdout.readline()

@@ -116,3 +116,22 @@ def test_api_key_is_read_from_the_named_variable_and_never_stored(url, tmp_path,
         endpoint(url, api_key_env="LINEAGE_TEST_KEY")
     with pytest.raises(InputError, match="http"):
         endpoint("ftp://127.0.0.1/v1")
+
+
+def test_collect_asks_prompts_concurrently_with_the_same_evidence(backend, tmp_path):
+    import httpx
+
+    from llm_lineage.outputs.probe import probe
+    from llm_lineage.outputs.reconstruct import collect
+
+    tokens, prompts = np.arange(40, 80), ("Once upon a time", "The little dog", "Section 3.1 Maintenance", "Tom saw")
+    evidence, peaks = [], []
+    with running(backend, ServeOptions(max_top_logprobs=5, latency=0.05)) as base:
+        for concurrency in (1, 4):
+            ep = endpoint(base, concurrency=concurrency, cache=QueryCache(None, endpoint=base, model="m"))
+            probe(ep)  # sets what collect may ask: top-5 with logit_bias
+            evidence.append(collect(ep, tokens, prompts, access="topk", top_k=5))
+            peaks.append(httpx.get(base.removesuffix("/v1") + "/stats").json()["peak_in_flight"])
+    np.testing.assert_array_equal(evidence[0].values, evidence[1].values)
+    assert evidence[0].n_queries == evidence[1].n_queries
+    assert peaks[0] == 1 and peaks[1] > 1  # one prompt at a time, then several

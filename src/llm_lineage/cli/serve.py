@@ -26,10 +26,11 @@ def serve(
     fault_rate: Annotated[float, typer.Option("--fault-rate", help="For tests: share of requests failing with 429/500/time-out.")] = 0.0,
     fault_delay: Annotated[float, typer.Option("--fault-delay", help="Seconds an injected time-out stalls.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
+    latency: Annotated[float, typer.Option("--latency", help="Seconds each answer waits, as a provider's round trip does.")] = 0.0,
 ) -> None:
     """Serve MODEL at http://HOST:PORT/v1 (/v1/completions, /v1/models; /stats counts answered queries)."""
     options = ServeOptions(max_top_logprobs=max_top_logprobs, logprobs=not no_logprobs, logit_bias=not no_logit_bias,
                            ignore_logit_bias_in_logprobs=ignore_bias, max_biased_tokens=max_biased_tokens,
                            logprob_decimals=logprob_decimals, echo=not no_echo, fault_rate=fault_rate,
-                           fault_delay=fault_delay, seed=seed)
+                           fault_delay=fault_delay, seed=seed, latency=latency)
     run_server(model, host=host, port=port, options=options, served_name=served_name, on_ready=_render.serving)

@@ -38,8 +38,10 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from rich.console import Console
@@ -53,6 +55,7 @@ ACCESS_MODES = ("logits", "probs", "topk", "top1")
 # unit roundoff (half the machine epsilon) of the arithmetic a suspect may run in
 UNIT_ROUNDOFF = {"float32": 2.0 ** -24, "float16": 2.0 ** -11, "bfloat16": 2.0 ** -9, "float64": 2.0 ** -53}
 U32 = UNIT_ROUNDOFF["float32"]  # servers add logit_bias and take log-softmax in float32
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -143,21 +146,22 @@ def collect(source: OutputSource, token_ids: Sequence[int] | np.ndarray, prompts
     if access == "top1" and not (caps.logit_bias and caps.top_k >= 1):
         raise EndpointUnsupported(f"{source.name} does not offer top-1 log-probs with logit_bias")
 
+    def one(prompt: str) -> tuple[np.ndarray, float]:
+        if access == "logits":
+            return _full(source.logits(prompt), tokens, decimals)
+        if access == "probs":
+            return _full(source.logprobs(prompt), tokens, decimals)
+        if access == "topk":
+            return _topk(source, prompt, tokens, k, initial_bias, decimals)
+        return _top1(source, prompt, tokens, initial_bias, decimals)
+
     start = source.n_queries
     rows, sds = [], []
     dropped: set[int] = set()
     console = Console(stderr=True)
     with Progress(transient=True, disable=not progress or not console.is_terminal, console=console) as bar:
         task = bar.add_task(f"querying {source.name} ({access})", total=len(prompts))
-        for prompt in prompts:
-            if access == "logits":
-                values, sd = _full(source.logits(prompt), tokens, decimals)
-            elif access == "probs":
-                values, sd = _full(source.logprobs(prompt), tokens, decimals)
-            elif access == "topk":
-                values, sd = _topk(source, prompt, tokens, k, initial_bias, decimals)
-            else:
-                values, sd = _top1(source, prompt, tokens, initial_bias, decimals)
+        for values, sd in _in_order(one, prompts, int(getattr(source, "concurrency", 1))):
             dropped.update(int(t) for t in tokens[~np.isfinite(values)])
             rows.append(values)
             # the suspect's own arithmetic perturbs its logits relative to their spread; that is
@@ -172,6 +176,21 @@ def collect(source: OutputSource, token_ids: Sequence[int] | np.ndarray, prompts
         raise EndpointUnsupported(f"no token could be reconstructed from {source.name} within its bias limit")
     return Evidence(access, tokens[keep], values[:, keep], np.asarray(sds, dtype=np.float64), tuple(prompts),
                     source.n_queries - start, caps.compute_dtype, decimals, tuple(sorted(dropped)))
+
+
+def _in_order(fn: Callable[[str], T], prompts: Sequence[str], workers: int) -> Iterator[T]:
+    """``fn`` on each prompt, ``workers`` prompts at a time (an endpoint's latency, not its work, is
+    what a campaign waits on), results in prompt order; the first error stops what has not started."""
+    if workers <= 1 or len(prompts) <= 1:
+        yield from map(fn, prompts)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        futures = [pool.submit(fn, prompt) for prompt in prompts]
+        for future in futures:
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- the four modes ----------------------------------------------------------------------------

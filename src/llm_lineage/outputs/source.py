@@ -43,6 +43,8 @@ class OutputSource(Protocol):
     vocab_size: int
     capabilities: Capabilities
     n_queries: int
+    # optional ``concurrency: int``: prompts ``collect`` may ask at once from threads (endpoints,
+    # whose latency dominates); sources without it are asked one prompt at a time
 
     def logits(self, prompt: str) -> np.ndarray:
         """Full next-token logits, shape (vocab_size,); only if ``capabilities.logits``."""

@@ -189,6 +189,7 @@ class StrategySource:
         self.plan = plan
         self.name = endpoint.name
         self.vocab_size = endpoint.vocab_size
+        self.concurrency = endpoint.concurrency
         self.precision = plan.precision
         decimals = max(0, math.floor(-math.log10(2 * plan.precision)))
         self.capabilities = replace(endpoint.capabilities, probs=True, logits=False,

@@ -49,6 +49,7 @@ class ServeOptions:
     fault_kinds: tuple[str, ...] = ("429", "500", "timeout")
     fault_delay: float = 2.0                   # seconds a "timeout" fault stalls before its 503
     seed: int = 0
+    latency: float = 0.0                       # seconds each answer waits (a provider's round trip)
 
 
 class _Stats:
@@ -61,6 +62,8 @@ class _Stats:
         self.abandoned = 0  # held while paused, and their client gone by the time they were let through
         self.faults: Counter[str] = Counter()
         self.seen: set[str] = set()
+        self.in_flight = 0
+        self.peak_in_flight = 0  # answers waiting out ``latency`` at once: what client concurrency reached
 
     def answer(self, body: dict[str, Any]) -> None:
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
@@ -73,7 +76,7 @@ class _Stats:
     def as_dict(self) -> dict[str, Any]:
         with self.lock:
             return {"answered": self.answered, "repeated": self.repeated, "distinct": len(self.seen),
-                    "abandoned": self.abandoned,
+                    "abandoned": self.abandoned, "peak_in_flight": self.peak_in_flight,
                     "faults": dict(self.faults)}
 
 
@@ -144,6 +147,13 @@ def create_app(backend: LocalBackend, options: ServeOptions = ServeOptions(), *,
                 await asyncio.sleep(options.fault_delay)
                 return error(503, "upstream timed out (injected)", "server_error")
             return error(500, "internal error (injected)", "server_error")
+        if options.latency > 0:  # awaited, so answers overlap as a provider's do
+            with stats.lock:
+                stats.in_flight += 1
+                stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+            await asyncio.sleep(options.latency)
+            with stats.lock:
+                stats.in_flight -= 1
         if body.get("model") not in (None, name):
             return error(404, f"The model `{body.get('model')}` does not exist", "invalid_request_error", "model")
         try:
