@@ -124,8 +124,8 @@ class SafetensorsStore:
             fh.seek(data_start + begin)
             if fh.readinto(memoryview(raw)) != end - begin:
                 raise CorruptCheckpoint(f"{path}: {key!r} runs past the end of the file")
-        if stored == "BF16":  # bf16 is the top half of a float32
-            arr = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        if stored == "BF16":
+            arr = _widen_bf16(raw)
         else:
             arr = raw.view(_NUMPY_DTYPES[stored])
         return arr.reshape(shape).astype(dtype, copy=False)
@@ -156,10 +156,17 @@ def _read_rows(store: Any, key: str, rows: np.ndarray, dtype: np.dtype | type) -
     finally:
         os.close(fd)
     if stored == "BF16":
-        arr = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        arr = _widen_bf16(raw)
     else:
         arr = raw.view(_NUMPY_DTYPES[stored])
     return arr.reshape(len(rows), shape[1]).astype(dtype, copy=False)
+
+
+def _widen_bf16(raw: np.ndarray) -> np.ndarray:
+    """bf16 bytes as float32: bf16 is the top half of a float32 (one widening pass, one in-place shift)."""
+    wide = raw.view(np.uint16).astype(np.uint32)
+    np.left_shift(wide, 16, out=wide)
+    return wide.view(np.float32)
 
 
 def _safe_open(path: Path) -> Any:
