@@ -1,8 +1,8 @@
 """A results cache so that a rerun of an evaluation skips the pairs it has already scored.
 
-One JSON file, keyed by method variant + the content hash of owner and suspect (config.json and
-weight files), so renaming or moving a model keeps its results and rebuilding it with other
-weights does not. Written atomically after every pair: an interrupted run loses at most one.
+One JSON file, keyed by tool version + method variant + the content hash of owner and suspect
+(config.json and weight files), so renaming or moving a model keeps its results, while rebuilding
+it with other weights or upgrading the tool (whose methods may score differently) does not. Written atomically after every pair: an interrupted run loses at most one.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ class ResultCache:
 
     @staticmethod
     def key(method: str, owner: str | Path, suspect: str | Path) -> str:
-        return f"{method}|{model_hash(owner)}|{model_hash(suspect)}"
+        from .. import __version__
+
+        return f"{__version__}|{method}|{model_hash(owner)}|{model_hash(suspect)}"
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self._entries.get(key)
