@@ -110,10 +110,12 @@ def search_result(result: Any, *, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
+    from ..stats import format_p
+
     methods = sorted({m for c in result.candidates for m in c.scores})
     table(f"candidates for {result.suspect} ({result.n_shortlisted} of {result.n_registered} compared in full)",
           ["#", "owner", "verdict", "p-value", *methods],
-          [[i + 1, c.name, c.verdict, c.p_value, *[c.scores.get(m, math.nan) for m in methods]]
+          [[i + 1, c.name, c.verdict, format_p(c.p_value), *[c.scores.get(m, math.nan) for m in methods]]
            for i, c in enumerate(result.candidates)])
     for c in result.candidates:
         console.print(f"{c.name}: {c.explanation}", markup=False, highlight=False)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..stats import NullCalibration, Verdict
+from ..stats import NullCalibration, Verdict, format_p
 
 _ORDER = {Verdict.DERIVED: 0, Verdict.INCONCLUSIVE: 1, Verdict.UNRELATED: 2}
 # p_value(score, alpha) switches to the empirical rank when n >= 1/alpha; this keeps it parametric
@@ -134,7 +134,7 @@ def candidate_verdict(evidence: dict[str, MethodEvidence], alpha: float) -> Cand
     parts = [f"{verdict.value}: {', '.join(agree) or 'no method'} agree"]
     if disagree:
         parts.append("; ".join(f"{m} says {verdicts[m].value}" for m in disagree))
-    parts.append(f"family-wise p = {p:.3g} over {len(applicable)} method(s)")
+    parts.append(f"family-wise p = {format_p(p)} over {len(applicable)} method(s)")
     if cannot:
         parts.append(f"cannot apply: {reasons}")
     return CandidateVerdict(verdict, p, agree, disagree, cannot, "; ".join(parts))
@@ -155,10 +155,10 @@ def overall_verdict(candidates: list[tuple[str, Verdict, float]], alpha: float) 
     name, verdict, p = candidates[0]
     p_all = min(1.0, p * k) if not math.isnan(p) else math.nan
     if verdict == Verdict.DERIVED and p_all < alpha:
-        return Verdict.DERIVED, p_all, f"descends from {name!r} (p = {p_all:.3g} after {k} candidates compared)"
+        return Verdict.DERIVED, p_all, f"descends from {name!r} (p = {format_p(p_all)} after {k} candidates compared)"
     if all(v == Verdict.UNRELATED for _, v, _ in candidates):
         return Verdict.UNRELATED, p_all, f"unrelated to all {k} candidates compared"
     if verdict == Verdict.DERIVED:
         return (Verdict.INCONCLUSIVE, p_all,
-                f"{name!r} looks like the owner, but p = {p_all:.3g} after {k} candidates is not below {alpha}")
+                f"{name!r} looks like the owner, but p = {format_p(p_all)} after {k} candidates is not below {alpha}")
     return Verdict.INCONCLUSIVE, p_all, f"no candidate reaches a verdict (best: {name!r})"

@@ -1,5 +1,5 @@
 """Null distributions, calibration and p-values, shared by every method."""
 
-from .calibration import NullCalibration, Verdict, calibrate, decide
+from .calibration import NullCalibration, Verdict, calibrate, decide, format_p
 
-__all__ = ["NullCalibration", "Verdict", "calibrate", "decide"]
+__all__ = ["NullCalibration", "Verdict", "calibrate", "decide", "format_p"]

@@ -106,3 +106,10 @@ def decide(score: float, null: NullCalibration, *, alpha: float = 0.01, unrelate
     if p > unrelated_above:
         return Verdict.UNRELATED
     return Verdict.INCONCLUSIVE
+
+
+def format_p(p: float) -> str:
+    """A p-value for people: one that underflowed to 0 is below what a double holds, not zero."""
+    if p == 0.0:
+        return "< 1e-300"
+    return "nan" if math.isnan(p) else f"{p:.3g}"
