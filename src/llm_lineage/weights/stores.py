@@ -211,19 +211,20 @@ class GGUFStore:
     """GGUF tensors under Hugging Face Llama-style names, dequantised one at a time."""
 
     def __init__(self, path: Path) -> None:
-        from gguf import GGUFReader
+        from .gguf_header import GGUFHeader
 
         try:
-            self._reader = GGUFReader(str(path))
+            self._header = GGUFHeader(path)
         except Exception as exc:
             raise CorruptCheckpoint(f"{path} is not a readable GGUF file ({exc})") from None
         self.files = (path,)
-        self.metadata = {name: _gguf_value(field) for name, field in self._reader.fields.items()
+        fields = self._header.fields
+        self.metadata = {name: value for name, value in fields.items()
                          if not name.startswith("tokenizer.ggml.") or name.endswith(("model", "_id"))}
-        self.tokens = _gguf_value(self._reader.fields["tokenizer.ggml.tokens"]) \
-            if "tokenizer.ggml.tokens" in self._reader.fields else None
+        self.tokens = fields.get("tokenizer.ggml.tokens")
+        self.token_types = fields.get("tokenizer.ggml.token_type")
         self.arch = str(self.metadata.get("general.architecture", "llama"))
-        self._tensors = {self._hf_name(t.name): t for t in self._reader.tensors}
+        self._tensors = {self._hf_name(t.name): t for t in self._header.tensors}
         cfg = self.config_dict()
         self._qk_heads = {"q_proj": cfg["num_attention_heads"], "k_proj": cfg["num_key_value_heads"]}
 
@@ -277,7 +278,7 @@ class GGUFStore:
         from gguf.quants import dequantize
 
         t = self._tensor(key)
-        arr = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(self.shape(key))
+        arr = np.asarray(dequantize(self._header.data(t), t.tensor_type), dtype=np.float32).reshape(self.shape(key))
         if self.arch in _GGUF_PERMUTED_QK and key.endswith(("q_proj.weight", "k_proj.weight")):
             arr = _unpermute_qk(arr, self._qk_heads[key.rsplit(".", 2)[-2]])
         return arr.astype(dtype, copy=False)
@@ -289,9 +290,10 @@ class GGUFStore:
         t = self._tensor(key)
         shape = self.shape(key)
         permuted = self.arch in _GGUF_PERMUTED_QK and key.endswith(("q_proj.weight", "k_proj.weight"))
-        if len(shape) != 2 or t.data.ndim != 2 or t.data.shape[0] != shape[0] or permuted:
+        data = self._header.data(t)
+        if len(shape) != 2 or data.ndim != 2 or data.shape[0] != shape[0] or permuted:
             return self.get(key, dtype=dtype)[rows]
-        picked = np.ascontiguousarray(t.data[np.asarray(rows, dtype=np.int64)])
+        picked = np.ascontiguousarray(data[np.asarray(rows, dtype=np.int64)])
         arr = np.asarray(dequantize(picked, t.tensor_type), dtype=np.float32).reshape(len(rows), shape[1])
         return arr.astype(dtype, copy=False)
 
@@ -300,13 +302,6 @@ def _unpermute_qk(weight: np.ndarray, n_heads: int) -> np.ndarray:
     """Inverse of llama.cpp ``convert_hf_to_gguf.LlamaModel.permute``: (pairs interleaved) -> rotate_half order."""
     rows, cols = weight.shape
     return weight.reshape(n_heads, rows // n_heads // 2, 2, cols).swapaxes(1, 2).reshape(rows, cols)
-
-
-def _gguf_value(field: Any) -> Any:
-    try:
-        return field.contents()
-    except Exception:  # older gguf releases lack contents(); fall back to the raw parts
-        return field.parts[field.data[0]].tolist() if field.data else None
 
 
 # --- pickle ----------------------------------------------------------------------------------

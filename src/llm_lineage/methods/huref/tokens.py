@@ -57,13 +57,8 @@ def vocabulary(ckpt: Checkpoint) -> tuple[tuple[str, ...] | None, frozenset[int]
         if not tokens:
             return None, frozenset()
         strings = tuple(str(t) for t in tokens)
-        special = set()
-        reader = getattr(ckpt.store, "_reader", None)
-        field = reader.fields.get("tokenizer.ggml.token_type") if reader is not None else None
-        if field is not None:
-            types = field.contents()
-            special = {i for i, t in enumerate(types) if int(t) == _GGUF_CONTROL}
-        special = frozenset(special)
+        types = getattr(ckpt.store, "token_types", None) or ()
+        special = frozenset(i for i, t in enumerate(types) if int(t) == _GGUF_CONTROL)
     special = special | {i for i, s in enumerate(strings) if _SPECIAL_RE.match(s)}
     return strings, frozenset(special)
 
