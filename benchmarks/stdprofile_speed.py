@@ -39,10 +39,12 @@ def spans(target):
     store, out = ckpt.store, []
     keys = [k for (role, layer, _), k in ckpt._roles.items()
             if layer is not None and role in ("q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj")]
-    if hasattr(store, "_reader"):  # GGUF: tensors are views of one memory map
+    from llm_lineage.weights.stores import GGUFStore
+
+    if isinstance(store, GGUFStore):  # GGUF: tensors are views of one memory map
         for k in keys:
             t = store._tensor(k)
-            out.append((str(store.files[0]), int(t.data_offset), int(t.n_bytes)))
+            out.append((str(store.files[0]), int(t.offset), int(store._header.data(t).nbytes)))
     else:
         for k in keys:
             path, start, entry = store._entry(k)
