@@ -121,8 +121,10 @@ class OpenAIEndpoint:
     # --- one request, cached and retried -------------------------------------------------------
 
     def request(self, prompt: str | Sequence[int], *, logprobs: int | None = None, max_tokens: int = 1,
-                logit_bias: Mapping[int, float] | None = None, echo: bool = False) -> dict[str, Any]:
-        """One greedy completion (temperature 0) as the server's JSON; cached, budgeted, retried."""
+                logit_bias: Mapping[int, float] | None = None, echo: bool = False,
+                max_retries: int | None = None) -> dict[str, Any]:
+        """One greedy completion (temperature 0) as the server's JSON; cached, budgeted, retried
+        (``max_retries`` overrides the policy's count, for a probe's capability check)."""
         params: dict[str, Any] = {"prompt": prompt if isinstance(prompt, str) else [int(t) for t in prompt],
                                   "max_tokens": max_tokens, "temperature": 0.0}
         if logprobs is not None:
@@ -134,7 +136,7 @@ class OpenAIEndpoint:
         if self.token_ids:
             params["return_tokens_as_token_ids"] = True
         params.update(self.extra_body)
-        return self._send(params)
+        return self._send(params, self.retry.max_retries if max_retries is None else max_retries)
 
     def request_many(self, calls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Run ``request(**call)`` for each call, ``concurrency`` at a time, answers in order."""
@@ -150,7 +152,7 @@ class OpenAIEndpoint:
                     raise f.exception()  # type: ignore[misc]
             return [f.result() for f in futures]
 
-    def _send(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _send(self, params: dict[str, Any], max_retries: int) -> dict[str, Any]:
         import openai
 
         stored = self.cache.get(params)
@@ -163,7 +165,7 @@ class OpenAIEndpoint:
         extra = {k: v for k, v in params.items() if k in extra_keys}
         started = time.monotonic()
         last = ""
-        for attempt in range(self.retry.max_retries + 1):
+        for attempt in range(max_retries + 1):
             try:
                 answer = self._client.completions.create(model=self.model, **standard, extra_body=extra or None)
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
@@ -185,7 +187,7 @@ class OpenAIEndpoint:
                 self._count()
                 return data
             elapsed = time.monotonic() - started
-            if attempt == self.retry.max_retries or elapsed >= self.retry.total_s:
+            if attempt == max_retries or elapsed >= self.retry.total_s:
                 break
             self.cache.note_retry()
             delay = random.uniform(0.0, min(self.retry.max_delay_s, self.retry.base_delay_s * 2 ** attempt))

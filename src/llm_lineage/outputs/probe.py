@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EndpointRejected, EndpointUnsupported
+from ..errors import EndpointRejected, EndpointUnavailable, EndpointUnsupported
 from .openai_endpoint import TOKEN_ID_PREFIX, OpenAIEndpoint, _logprobs_block
 from .source import Capabilities
 
@@ -208,8 +208,10 @@ def _echo_works(endpoint: OpenAIEndpoint, prompt: str, notes: list[str]) -> bool
         notes.append("echo works, but the prompt's token ids cannot be read back")
         return False
     try:
-        appended = endpoint.request([*ids, ids[-1]], logprobs=1, echo=True)
-    except EndpointRejected as exc:
+        # llama-cpp-python's server answers a token-id prompt with a 500 (its validation error),
+        # every time: two failures in a row are taken as a refusal, not retried for minutes
+        appended = endpoint.request([*ids, ids[-1]], logprobs=1, echo=True, max_retries=1)
+    except (EndpointRejected, EndpointUnavailable) as exc:
         notes.append(f"echo works, but prompts given as token ids are refused: {exc}")
         return False
     values = (_logprobs_block(appended) or {}).get("token_logprobs") or []
