@@ -35,7 +35,7 @@ from ..methods.subspace import SubspaceConfig, SubspaceKey, compare, key_tokens,
 from ..outputs.campaign import Campaign, CampaignReport, open_endpoint
 from ..stats import calibrate
 from .combine import MethodEvidence, candidate_verdict, method_evidence, not_applicable, overall_verdict, rank_key
-from .search import Candidate, SearchResult, same_weights, with_progress
+from .search import Candidate, SearchResult, evenly_spaced, owner_lacks, same_weights, with_progress
 from .store import Entry, Registry
 
 METHOD = "subspace"
@@ -160,18 +160,13 @@ def _candidate(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], null
 
 def _subspace_evidence(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], null_size: int,
                        alpha: float) -> MethodEvidence:
-    stored = entry.fingerprints.get(METHOD)
-    if stored is None:
-        return not_applicable(METHOD, "black-box", "not fingerprinted when registered (re-add to include it)")
-    if stored.blob is None:
-        return not_applicable(METHOD, "black-box", f"owner: {stored.note}")
+    if (missing := owner_lacks(entry, METHOD, "black-box")) is not None:
+        return missing
     result = scores[entry.name]
     if isinstance(result, str):
         return not_applicable(METHOD, "black-box", result)
-    tested = [e.name for e in keyed if e.name != entry.name and not same_weights(e, entry)
-              and not isinstance(scores[e.name], str)]
-    if len(tested) > null_size:  # evenly spaced, so the null does not depend on registration order
-        tested = [tested[int(i)] for i in np.linspace(0, len(tested) - 1, null_size)]
+    tested = evenly_spaced([e.name for e in keyed if e.name != entry.name and not same_weights(e, entry)
+                            and not isinstance(scores[e.name], str)], null_size)
     null = calibrate([_finite(scores[o].score) for o in tested], higher_is_related=True,
                      source="other registered owner keys on the same evidence")
     # a copy's outputs lie within the precision floor: its score is at least the compatibility threshold

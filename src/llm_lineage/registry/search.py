@@ -194,13 +194,10 @@ class _Comparer:
     def _method_evidence(self, entry: Entry, method: str) -> MethodEvidence:
         spec = METHODS.get(method)
         kind = spec.kind if spec else "unknown"
-        stored = entry.fingerprints.get(method)
         if spec is None:
             return not_applicable(method, kind, "method not installed in this version")
-        if stored is None:
-            return not_applicable(method, kind, "not fingerprinted when registered (re-add to include it)")
-        if stored.blob is None:
-            return not_applicable(method, kind, f"owner: {stored.note}")
+        if (missing := owner_lacks(entry, method, kind)) is not None:
+            return missing
         if kind == "black-box":
             # black-box compare tests query evidence, not a fingerprint: one campaign per suspect
             return not_applicable(method, kind, "black-box: search the suspect's endpoint URL to use the owner keys")
@@ -225,8 +222,7 @@ class _Comparer:
     def _registry_null(self, entry: Entry, method: str, owner_fp: Any, best: float) -> NullCalibration:
         others = [e for e in self.entries.values() if e.name != entry.name and method in e.methods
                   and not same_weights(e, entry)]
-        if len(others) > self.null_size:  # evenly spaced, so the null does not depend on search order
-            others = [others[int(i)] for i in np.linspace(0, len(others) - 1, self.null_size)]
+        others = evenly_spaced(others, self.null_size)
         spec = METHODS[method]
         scores = []
         for other in others:
@@ -251,6 +247,23 @@ class _Comparer:
             blob = self.entries[name].fingerprints[method].blob
             self._owner_fps[(name, method)] = self.registry.load_blob(blob, method)  # type: ignore[arg-type]
         return self._owner_fps[(name, method)]
+
+
+def owner_lacks(entry: Entry, method: str, kind: str) -> MethodEvidence | None:
+    """Why ``method`` cannot apply for lack of the owner's fingerprint; None when it is stored."""
+    stored = entry.fingerprints.get(method)
+    if stored is None:
+        return not_applicable(method, kind, "not fingerprinted when registered (re-add to include it)")
+    if stored.blob is None:
+        return not_applicable(method, kind, f"owner: {stored.note}")
+    return None
+
+
+def evenly_spaced(items: list[T], n: int) -> list[T]:
+    """At most ``n`` of ``items``, evenly spaced, so that a null does not depend on registration order."""
+    if len(items) <= n:
+        return items
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, n)]
 
 
 def same_weights(a: Entry, b: Entry) -> bool:
