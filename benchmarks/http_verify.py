@@ -38,8 +38,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from llm_lineage import zoo
-    from llm_lineage.methods.subspace import SubspaceConfig
-    from llm_lineage.outputs.campaign import verify_endpoint
+    from llm_lineage.methods.subspace import SubspaceConfig, verify_endpoint
 
     victim = zoo.build("llama", seed=0, train_steps=300)
     cmd = [str(Path(sys.executable).with_name("llm-lineage")), "serve", str(victim), "--port", "0",

@@ -122,7 +122,8 @@ def measure(model: Path) -> None:
         a, b = np.load(ours_file), np.load(ref_file)
         x1, x2 = a["embedding"].astype(np.float64), b["embedding"].astype(np.float64)
         agree = [correlation(x1, a["terms"][i], x2, b["terms"][i]) for i in range(len(a["terms"]))]
-    print(f"model: {model.name if model.is_file() else 'float32 safetensors copy of it'}  ({len(a['token_ids'])} tokens, last two blocks, invariant mode)")
+    shown = model.name if model.is_file() else "float32 safetensors copy of it"
+    print(f"model: {shown}  ({len(a['token_ids'])} tokens, last two blocks, invariant mode)")
     print(f"{'':24s}{'seconds':>10s}{'peak RSS MB':>14s}")
     print(f"{'llm-lineage (streamed)':24s}{ours['seconds']:10.1f}{ours['peak_rss_mb']:14.0f}")
     print(f"{'reference (float32 load)':24s}{ref['seconds']:10.1f}{ref['peak_rss_mb']:14.0f}")

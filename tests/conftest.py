@@ -15,6 +15,22 @@ SHARED_MODELS = Path(os.environ.get("LLM_LINEAGE_SHARED_MODELS", REPO.parent / "
 TRAIN_STEPS = 300
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reference_folder(tmp_path_factory) -> Path:
+    """``$LLM_LINEAGE_REFERENCES`` for the whole run: the zoo's unrelated reference models (the victim's
+    recipe, other seeds; built here explicitly, as a user would bring theirs) and the shared real
+    checkpoints. Methods never train a model for a null; this is where tests' nulls come from."""
+    from llm_lineage import zoo
+
+    folder = tmp_path_factory.mktemp("references")
+    for path in zoo.null_models("llama", train_steps=TRAIN_STEPS):
+        (folder / path.name).symlink_to(path, target_is_directory=True)
+    if (SHARED_MODELS / "hf").is_dir():
+        (folder / "hf").symlink_to(SHARED_MODELS / "hf", target_is_directory=True)
+    os.environ["LLM_LINEAGE_REFERENCES"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def victim() -> Path:
     from llm_lineage import zoo

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from . import zoo
-from .methods import METHODS
+from .paths import cache_root
+from .progress import stage
 
 VICTIM_STEPS = 300
-# the attack set the demo ends with: cheap to derive, and it separates the methods (issue 7)
+# the attack set the demo ends with: cheap to derive, and it separates the methods
 DEMO_ATTACKS = "quantize:bits=4,rotate,scale,upcycle-moe"
 
 
@@ -23,6 +24,7 @@ class DemoModels:
     victim: Path
     derived: dict[str, Path]   # attack name -> model dir
     unrelated: dict[str, Path]
+    references: tuple[Path, ...]  # unrelated models the white-box nulls are built from, made here explicitly
 
 
 @dataclass(frozen=True)
@@ -37,34 +39,41 @@ class DemoRow:
 class DemoReport:
     models: DemoModels
     rows: list[DemoRow] = field(default_factory=list)
-    evaluation: Any = None     # evaluation.Evaluation over DEMO_ATTACKS (issue 7)
+    evaluation: Any = None     # evaluation.Evaluation over DEMO_ATTACKS
     report: Any = None         # evaluation.ReportFiles: report.html and results.json
 
 
 def build_models(cache: Path | None = None, progress: bool = True) -> DemoModels:
     from .attacks import derive
 
-    root = Path(cache) if cache else zoo.cache_dir().parent / "demo"
-    victim = zoo.build("llama", seed=0, train_steps=VICTIM_STEPS, progress=progress)
-    derived = {
-        "finetune": derive(victim, "finetune", root / "finetune", steps=100, seed=1, progress=progress),
-    }
-    unrelated = {
-        "llama-seed7": zoo.build("llama", seed=7, train_steps=VICTIM_STEPS, progress=progress),
-        "qwen2-seed3": zoo.build("qwen2", seed=3, train_steps=VICTIM_STEPS, progress=progress),
-    }
-    return DemoModels(victim, derived, unrelated)
+    root = Path(cache) if cache else cache_root() / "demo"
+    with stage("building the victim and a fine-tuned copy"):
+        victim = zoo.build("llama", seed=0, train_steps=VICTIM_STEPS, progress=progress)
+        derived = {
+            "finetune": derive(victim, "finetune", root / "finetune", steps=100, seed=1, progress=progress),
+        }
+    with stage("building two unrelated models"):
+        unrelated = {
+            "llama-seed7": zoo.build("llama", seed=7, train_steps=VICTIM_STEPS, progress=progress),
+            "qwen2-seed3": zoo.build("qwen2", seed=3, train_steps=VICTIM_STEPS, progress=progress),
+        }
+    with stage("building the reference models of the null (same recipe, other seeds)"):
+        references = zoo.null_models("llama", train_steps=VICTIM_STEPS, progress=progress)
+    return DemoModels(victim, derived, unrelated, references)
 
 
 def run(cache: Path | None = None, progress: bool = True) -> DemoReport:
     models = build_models(cache, progress)
     suspects = [(name, path, "derived") for name, path in models.derived.items()]
     suspects += [(name, path, "unrelated") for name, path in models.unrelated.items()]
-    rows = [DemoRow(method, name, truth, spec.verify(models.victim, path))
-            for method, spec in METHODS.items() for name, path, truth in suspects]
     from .evaluation import evaluate, write_report
+    from .methods import METHODS
 
-    out = (Path(cache) if cache else zoo.cache_dir().parent / "demo") / "evaluation"
-    evaluation = evaluate(models.victim, DEMO_ATTACKS, out, unrelated=list(models.unrelated.values()),
-                          progress=progress)
+    with stage("every method on the fine-tuned copy and the unrelated models"):
+        rows = [DemoRow(name, suspect, truth, method.verify(models.victim, path, references=models.references))
+                for name, method in METHODS.items() for suspect, path, truth in suspects]
+    out = (Path(cache) if cache else cache_root() / "demo") / "evaluation"
+    with stage(f"evaluation: {DEMO_ATTACKS} against the unrelated models"):
+        evaluation = evaluate(models.victim, DEMO_ATTACKS, out, unrelated=list(models.unrelated.values()),
+                              references=models.references, progress=progress)
     return DemoReport(models, rows, evaluation, write_report(evaluation, out))

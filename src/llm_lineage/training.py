@@ -7,10 +7,11 @@ initialisation in seconds on a CPU, and the same code runs on a GPU for larger m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import torch
-from rich.console import Console
-from rich.progress import Progress
+
+from . import progress as _progress
 
 
 def token_stream(tokenizer, texts: Sequence[str]) -> torch.Tensor:
@@ -42,9 +43,7 @@ def train_causal_lm(model, tokenizer, texts: Sequence[str], *, steps: int, lr: f
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)))
     model.train()
     losses: list[float] = []
-    with Progress(transient=True, disable=not progress or not Console(stderr=True).is_terminal,
-                  console=Console(stderr=True)) as bar:
-        task = bar.add_task(description, total=steps)
+    with _progress.progress(description, total=steps) if progress else nullcontext() as bar:
         for _ in range(steps):
             starts = torch.randint(0, len(stream) - seq_len - 1, (batch_size,), generator=gen)
             batch = torch.stack([stream[s: s + seq_len] for s in starts]).to(device)
@@ -55,6 +54,7 @@ def train_causal_lm(model, tokenizer, texts: Sequence[str], *, steps: int, lr: f
             opt.step()
             sched.step()
             losses.append(float(loss.detach()))
-            bar.advance(task)
+            if bar is not None:
+                bar.advance()
     model.eval()
     return losses

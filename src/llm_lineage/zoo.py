@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -78,12 +77,20 @@ ARCHITECTURES: tuple[str, ...] = ("llama", "mistral", "qwen2", "qwen3", "gemma",
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("LLM_LINEAGE_CACHE")
-    if root:
-        return Path(root).expanduser() / "zoo"
-    from platformdirs import user_cache_dir
+    from .paths import cache_root
 
-    return Path(user_cache_dir("llm-lineage")) / "zoo"
+    return cache_root() / "zoo"
+
+
+# seeds of the zoo models that tests, the demo and benchmarks use as unrelated references
+NULL_SEEDS: tuple[int, ...] = (101, 102, 103, 104)
+
+
+def null_models(arch: str = "llama", *, seeds: tuple[int, ...] = NULL_SEEDS, train_steps: int = 300,
+                progress: bool = False, **overrides: Any) -> tuple[Path, ...]:
+    """Unrelated reference models for a zoo victim: the same recipe from other seeds, built here
+    explicitly (the methods never train a model for a null)."""
+    return tuple(build(arch, seed=seed, train_steps=train_steps, progress=progress, **overrides) for seed in seeds)
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llm_lineage.cli.app import app
-from llm_lineage.methods import METHODS
+from llm_lineage.methods import METHODS, Kind, Method
 
 runner = CliRunner()
 
@@ -38,12 +38,12 @@ def test_all_methods_images_and_plots(victim: Path, finetuned_for_cli: Path, tmp
                               "--image", str(tmp_path / "pair.png"), "--plot", str(tmp_path / "plot.png")])
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
-    white_box = {n for n, s in METHODS.items() if s.kind == "white-box"}
+    white_box = {n for n, s in METHODS.items() if s.kind is Kind.WEIGHTS}
     assert {r["method"] for r in doc["results"]} == white_box
     assert {"huref", "invariant", "pcs"} <= white_box
     assert (tmp_path / "pair.png").stat().st_size > 1000
     for name in white_box:
-        if METHODS[name].plot is not None:
+        if type(METHODS[name]).plot is not Method.plot:
             assert (tmp_path / f"plot-{name}.png").is_file(), name
 
 

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from llm_lineage.errors import EndpointUnavailable
-from llm_lineage.methods.subspace import SubspaceConfig
-from llm_lineage.outputs.campaign import open_endpoint, verify_endpoint
+from llm_lineage.methods.subspace import SubspaceConfig, verify_endpoint
+from llm_lineage.outputs.campaign import open_endpoint
 from llm_lineage.serve.gguf_export import export_llama_gguf
 
 pytestmark = [

@@ -63,8 +63,9 @@ def test_evaluation_scores_caches_and_summarises(head_cosine, victim, unrelated_
 def test_bad_victim_and_no_methods_are_input_errors(tmp_path, victim, monkeypatch):
     with pytest.raises(InputError, match="config.json"):
         evaluate(tmp_path, "rotate", tmp_path / "out", progress=False)
-    from llm_lineage import methods
+    from llm_lineage.methods import METHODS
 
-    monkeypatch.setattr(methods, "METHODS", {})
+    for name in list(METHODS):
+        monkeypatch.delitem(METHODS, name)
     with pytest.raises(InputError, match="no fingerprint methods"):
         evaluate(victim, "rotate", tmp_path / "out", progress=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llm_lineage.errors import EndpointUnsupported, InputError, VocabularyMismatch
 from llm_lineage.outputs import SimulatedAPI, collect

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from llm_lineage.outputs.openai_endpoint import OpenAIEndpoint, RetryPolicy
-from llm_lineage.outputs.strategies import (StrategyPlan, StrategySource, echo_logprobs, full_logprobs,
-                                            greedy_search_logits, tokenizer_vocabulary)
+from llm_lineage.outputs.strategies import (
+    StrategyPlan,
+    StrategySource,
+    echo_logprobs,
+    full_logprobs,
+    greedy_search_logits,
+    tokenizer_vocabulary,
+)
 from llm_lineage.serve import ServeOptions
 from llm_lineage.serve.background import running
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,25 +10,13 @@ HERE = Path(__file__).resolve().parent
 TRAIN_STEPS = 300  # as tests/conftest.py: owners and unrelated controls trained alike
 
 
-def _load_fake_methods():
-    spec = importlib.util.spec_from_file_location("registry_fake_methods", HERE / "fake_methods.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
-
-
-fake_methods = _load_fake_methods()
-
-
 @pytest.fixture()
-def fake_methods_installed(monkeypatch):
-    """Registers the stand-in methods for one test; returns their module."""
-    from llm_lineage.methods import METHODS
+def fake_methods_installed():
+    """Registers the toy methods of ``llm_lineage.testing`` for one test; yields the instances."""
+    from llm_lineage.testing import installed
 
-    for name in ("test-gram", "test-needs-bias"):
-        monkeypatch.setitem(METHODS, name, fake_methods.SPECS[name])
-    return fake_methods
+    with installed("test-gram", "test-needs-bias") as methods:
+        yield methods
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ def test_add_records_provenance_and_fingerprints(tmp_path, victim, fake_methods_
         assert entry.methods == ["test-gram"]
         assert entry.fingerprints["test-needs-bias"].blob is None
         fp = reg.fingerprint("owner", "test-gram")
-        np.testing.assert_allclose(fp.vector, fake_methods_installed.gram_fingerprint(open_checkpoint(victim)).vector)
+        np.testing.assert_allclose(fp.vector, fake_methods_installed["test-gram"].fingerprint(open_checkpoint(victim), None).vector)
         assert reg.names() == ["owner"] and len(reg) == 1 and reg.check() == []
 
 
@@ -104,11 +104,12 @@ def test_readers_see_committed_state_while_a_writer_holds_its_transaction(tmp_pa
     writer = Registry(path, create=True)
     writer.add(victim, name="before", methods=[])
     reader = Registry(path)
-    with writer._write() as conn:
-        conn.execute("UPDATE entries SET name='renamed' WHERE name='before'")
-        start = time.perf_counter()
-        assert reader.names() == ["before"]  # WAL: no blocking, no half-written view
-        assert time.perf_counter() - start < 5
+    other_writer = sqlite3.connect(path, isolation_level=None)
+    other_writer.execute("BEGIN IMMEDIATE")  # holds the write lock, as an add in another process does
+    other_writer.execute("UPDATE entries SET name='renamed' WHERE name='before'")
+    assert reader.names() == ["before"]  # WAL: no blocking, no half-written view
+    other_writer.execute("COMMIT")
+    other_writer.close()
     assert reader.names() == ["renamed"]
     writer.close()
     reader.close()
@@ -116,9 +117,8 @@ def test_readers_see_committed_state_while_a_writer_holds_its_transaction(tmp_pa
 
 def _kill_add_when(path: Path, victim: Path, marker: Path) -> subprocess.CompletedProcess:
     """Run ``llm-lineage registry add`` in a child that blocks in its last method; SIGKILL it there."""
-    script = (f"import importlib.util, sys; spec = importlib.util.spec_from_file_location('fm', {str(HERE / 'fake_methods.py')!r}); "
-              "fm = importlib.util.module_from_spec(spec); sys.modules['fm'] = fm; spec.loader.exec_module(fm); "
-              "fm.install(('test-gram', 'zz-slow')); from llm_lineage.cli import main; main()")
+    script = ("from llm_lineage.testing import install; install('test-gram', 'zz-slow'); "
+              "from llm_lineage.cli import main; main()")
     env = {**os.environ, "REGISTRY_TEST_MARKER": str(marker), "REGISTRY_TEST_SLEEP": "120"}
     child = subprocess.Popen([sys.executable, "-c", script, "registry", "add", str(victim), "--name", "killed",
                               "--registry", str(path), "--methods", "test-gram,zz-slow"], env=env,

@@ -1,4 +1,4 @@
-"""Reference models for null distributions, and the null-score cache."""
+"""Reference models for null distributions (``references``), and the null-score cache (``stats.nulls``)."""
 
 from __future__ import annotations
 
@@ -7,38 +7,37 @@ from pathlib import Path
 
 import pytest
 
+from llm_lineage import references
 from llm_lineage.stats import nulls
-from llm_lineage.weights import open_checkpoint
 
 
-def test_reference_models_exclude_owner_suspect_and_their_families(shared_models: Path, monkeypatch) -> None:
-    monkeypatch.setenv("LLM_LINEAGE_SHARED_MODELS", str(shared_models))
-    owner = open_checkpoint(shared_models / "hf" / "stories260k")
-    models = nulls.reference_models(owner, n_zoo=0, exclude=[shared_models / "hf" / "llama2xs"])
+def test_reference_models_exclude_owner_suspect_and_their_families(shared_models: Path) -> None:
+    hf = shared_models / "hf"
+    models = references.reference_models(exclude=[hf / "stories260k", hf / "llama2xs"], folder=shared_models)
     names = [m.name for m in models]
     assert "stories260k" not in names and "stories260k-q80" not in names  # the owner's family
     assert "llama2xs" not in names  # the suspect
     assert {"aidreams260k", "babyllama-tok105", "babyllama-tok361"} <= set(names)
 
 
-def test_zoo_nulls_take_the_owner_shape(shared_models: Path, monkeypatch) -> None:
-    owner = open_checkpoint(shared_models / "hf" / "stories260k")
-    arch, overrides = nulls.zoo_overrides(owner.config)
-    assert arch == "llama"
-    assert overrides["num_hidden_layers"] == 5 and overrides["intermediate_size"] == 172
-    assert overrides["head_dim"] == 8 and overrides["tie_word_embeddings"] is True
-
-
-def test_zoo_owner_reuses_the_zoo_cache(victim: Path, monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("LLM_LINEAGE_SHARED_MODELS", str(tmp_path))  # no shared models here
-    owner = open_checkpoint(victim)
-    assert nulls.zoo_overrides(owner.config) == ("llama", {})
+def test_one_model_per_family_and_extra_models_first(shared_models: Path, tmp_path: Path) -> None:
     extra = tmp_path / "extra.safetensors"
     extra.write_bytes(b"")
-    models = nulls.reference_models(owner, n_zoo=2, extra=[extra], exclude=[victim])
-    assert len(models) == 3 and models[-1] == extra
-    assert all(m.name.startswith("llama-s10") for m in models[:2])
-    assert victim not in models
+    models = references.reference_models(extra=[extra, extra], exclude=[tmp_path / "owner"], folder=shared_models)
+    names = [m.name for m in models]
+    assert models[0] == extra and names.count("extra.safetensors") == 1
+    assert ("stories260k" in names) != ("stories260k-q80" in names)  # copies are one draw from the null
+
+
+def test_the_folder_comes_from_the_environment(monkeypatch, tmp_path: Path) -> None:
+    (tmp_path / "m1").mkdir()
+    (tmp_path / "m1" / "config.json").write_text("{}")
+    (tmp_path / "not-a-model").mkdir()
+    monkeypatch.setenv(references.ENV, str(tmp_path))
+    assert references.reference_models() == [tmp_path / "m1"]
+    monkeypatch.delenv(references.ENV)
+    assert references.reference_models() == []
+    assert "--null" in references.how_to_fix(0, 0.01)
 
 
 def test_null_scores_are_cached_per_owner_and_model(tmp_path: Path, monkeypatch) -> None:

@@ -39,7 +39,7 @@ def test_every_zoo_architecture_maps_all_roles(arch):
 
 
 def _attention_module(model, ckpt, layer: int):
-    key = ckpt._roles.get(("q_proj", layer, None)) or ckpt._roles[("qkv_proj", layer, None)]
+    key = next(r.key for r in ckpt.roles() if r.layer == layer and r.expert is None and r.role in ("q_proj", "qkv_proj"))
     return model.get_submodule(key.rsplit(".", 2)[0])
 
 

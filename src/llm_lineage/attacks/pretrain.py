@@ -25,7 +25,7 @@ def continue_pretrain(model, *, steps: int = 300, lr: float = 3e-3, seed: int = 
         raise InputError(f"replay must be in [0, 1), got {replay}")
     new = corpus.generate(domain, seed=seed)
     old = corpus.generate(replay_domain, seed=seed + 1)[: int(len(new) * replay / (1 - replay))]
-    texts = [doc for pair in zip(new, old) for doc in pair] + list(new[len(old):])  # interleaved
+    texts = [doc for pair in zip(new, old, strict=False) for doc in pair] + list(new[len(old):])  # interleaved
     train_causal_lm(model, victim_tokenizer(), texts, steps=steps, lr=lr, seed=seed, progress=progress,
                     description="continued pre-training")
     return model

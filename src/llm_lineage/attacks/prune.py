@@ -4,7 +4,9 @@ r"""Magnitude pruning (``prune``): zero the weights, attention heads or FFN neur
 entries with the smallest ``|w|``. ``"heads"`` zeroes whole query heads (their ``q_proj`` rows and
 ``o_proj`` columns) ranked by ``||W_O[:, head]||_F * ||W_Q[head]||_F``; ``"neurons"`` zeroes whole
 FFN neurons (rows of gate/up, column of down) ranked by ``||W_down[:, j]|| * ||W_up[j]||``. Shapes are
-kept, so the result loads with the victim's config.
+kept, so the result loads with the victim's config. ``"layers"`` removes whole decoder blocks, those
+whose output projections ``||W_O||_F * ||W_down||_F`` are smallest, and shortens the config (depth
+pruning, as in ShortGPT or Llama 3.2's pruned initialisation): the suspect has fewer layers.
 
 References
 ----------
@@ -22,7 +24,7 @@ from ..errors import InputError
 from ._blocks import LLAMA_LIKE, decoder_layers, head_dim, linear_weights, require
 from .registry import attack
 
-STRUCTURES = ("unstructured", "heads", "neurons")
+STRUCTURES = ("unstructured", "heads", "neurons", "layers")
 
 
 @attack("prune")
@@ -38,6 +40,8 @@ def prune(model, *, sparsity: float = 0.3, structure: str = "unstructured", prog
             weight.data.mul_(magnitude_mask(weight.data, sparsity))
         return model
     require(model, f"prune --structure {structure}", LLAMA_LIKE)
+    if structure == "layers":
+        return _drop_layers(model, sparsity)
     for layer in decoder_layers(model):
         (_prune_heads if structure == "heads" else _prune_neurons)(model, layer, sparsity)
     return model
@@ -76,3 +80,21 @@ def _prune_neurons(model, layer, sparsity: float) -> None:
     mlp.gate_proj.weight.data[drop] = 0
     mlp.up_proj.weight.data[drop] = 0
     mlp.down_proj.weight.data[:, drop] = 0
+
+
+def _drop_layers(model, sparsity: float):
+    layers = model.model.layers
+    n_drop = int(math.floor(sparsity * len(layers)))
+    if not 0 < n_drop < len(layers):
+        raise InputError(f"sparsity {sparsity} of {len(layers)} layers removes {n_drop}: at least one layer must go "
+                         "and one stay")
+    scores = torch.stack([layer.self_attn.o_proj.weight.norm() * layer.mlp.down_proj.weight.norm() for layer in layers])
+    drop = set(_lowest(scores, n_drop / len(layers)).tolist())
+    kept = [i for i in range(len(layers)) if i not in drop]
+    model.model.layers = torch.nn.ModuleList(layers[i] for i in kept)
+    for new, layer in enumerate(model.model.layers):
+        layer.self_attn.layer_idx = new  # the KV cache indexes layers by position
+    model.config.num_hidden_layers = len(kept)
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = [model.config.layer_types[i] for i in kept]
+    return model

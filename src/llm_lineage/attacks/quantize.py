@@ -59,8 +59,8 @@ def quantize(model, *, bits: int = 8, group_size: int | None = None, include_emb
     for _, weight, transposed in linear_weights(model, include_embeddings=include_embeddings,
                                                 include_head=include_head):
         w = weight.data.T if transposed else weight.data
-        weight.data.copy_((quantize_dequantize(w, bits, group).T if transposed
-                           else quantize_dequantize(w, bits, group)))
+        weight.data.copy_(quantize_dequantize(w, bits, group).T if transposed
+                           else quantize_dequantize(w, bits, group))
     return model
 
 

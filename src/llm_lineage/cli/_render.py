@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def serving(url: str) -> None:
     print(f"serving on {url}", flush=True)
 
 
-# --- registry and search (issue 8) -------------------------------------------------------------
+# --- registry and search -------------------------------------------------------------
 
 
 def registry_entries(entries: list[Any], *, as_json: bool, path: Path) -> None:
@@ -157,17 +158,22 @@ def endpoint_report(report: Any, *, as_json: bool = False) -> None:
                             "cache": report.cache})
 
 
-# --- compare (issue 5) -------------------------------------------------------------------------
+# --- compare -------------------------------------------------------------------------
 
 
-def comparison(owner: Any, suspect: Any, results: list[Any], *, figures: list[Any] = (), as_json: bool) -> None:
+def comparison(owner: Any, suspect: Any, results: list[Any], *, figures: Sequence[Any] = (), as_json: bool,
+               warnings: Sequence[str] = ()) -> None:
     """``compare``: one row per method, then each method's numbers behind its verdict."""
     if as_json:
         if len(results) == 1:
-            print_json({**to_jsonable(results[0]), "figures": [str(f) for f in figures]})
+            print_json({**to_jsonable(results[0]), "figures": [str(f) for f in figures],
+                        **({"warnings": list(warnings)} if warnings else {})})
         else:
-            print_json({"owner": owner, "suspect": suspect, "results": results, "figures": figures})
+            print_json({"owner": owner, "suspect": suspect, "results": results, "figures": figures,
+                        "warnings": list(warnings)})
         return
+    for warning in warnings:
+        err_console.print(f"note: {warning}", markup=False, highlight=False)
     table(f"{suspect} against {owner}", ["method", "score", "p-value", "z", "verdict"],
           [[r.method, r.score, r.p_value, getattr(r, "z_score", math.nan), r.verdict] for r in results])
     for r in results:
@@ -178,7 +184,7 @@ def comparison(owner: Any, suspect: Any, results: list[Any], *, figures: list[An
         console.print(f"figure written to {f}", markup=False, highlight=False)
 
 
-# --- attacks and evaluation (issue 7) ----------------------------------------------------------
+# --- attacks and evaluation ----------------------------------------------------------
 
 
 def derived_model(path: Path, kind: str, options: dict[str, Any], *, as_json: bool) -> None:
@@ -211,7 +217,7 @@ def _pair_cell(pair: Any) -> str:
     return pair.verdict if pair.verdict == "n/a" else f"{pair.verdict} {_fmt(pair.score)}"
 
 
-# --- issue 3: fingerprint files and the subspace verdict ---------------------------------------
+# --- fingerprint files and the subspace verdict ---------------------------------------
 
 
 def fingerprint_written(path: Path, manifest: dict[str, Any], fingerprints: dict[str, Any], *, as_json: bool) -> None:
@@ -227,9 +233,9 @@ def fingerprint_written(path: Path, manifest: dict[str, Any], fingerprints: dict
 
 
 def subspace_result(result: Any, *, as_json: bool, endpoint: Any = None) -> None:
-    """The black-box verdict: one JSON object (keys of issue 3) or two small tables.
+    """The black-box verdict: one JSON object or two small tables.
 
-    ``endpoint``: for a suspect behind an API, its probe, strategy and query bill (issue 4)."""
+    ``endpoint``: for a suspect behind an API, its probe, strategy and query bill."""
     compat, align = result.compatibility, result.alignment
     if as_json:
         print_json({"verdict": result.verdict, "access": result.access, "queries": result.n_queries,
@@ -248,7 +254,8 @@ def subspace_result(result: Any, *, as_json: bool, endpoint: Any = None) -> None
         "queries": result.n_queries, "outputs x tokens": f"{result.n_outputs} x {result.n_tokens}",
         "median residual": compat.median_residual, "noise floor / threshold": f"{compat.noise_floor:.3g} / {compat.threshold:.3g}",
         "outputs within noise": f"{compat.n_within} of {result.n_outputs}",
-        "extra dimensions": f"{align.extra_dimensions} (derived if <= {align.max_extra}; unrelated head: ~{align.null_extra_dimensions:.0f})",
+        "extra dimensions": (f"{align.extra_dimensions} (derived if <= {align.max_extra}; "
+                             f"unrelated head: ~{align.null_extra_dimensions:.0f})"),
         "estimated hidden size": f"{result.estimated_hidden_size}{'+' if result.hidden_size_is_lower_bound else ''}",
         **({"note": result.note} if result.note else {})})
     if endpoint is not None:

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from . import (attack, compare, demo, evaluate, fingerprint, inspect, plot_profiles, probe, registry, search,
-               serve, verify)
+from . import (
+               attack,
+               compare,
+               demo,
+               evaluate,
+               fingerprint,
+               inspect,
+               plot_profiles,
+               probe,
+               registry,
+               search,
+               serve,
+               verify,
+)
 
 app = typer.Typer(
     name="llm-lineage",

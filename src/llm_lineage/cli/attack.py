@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ..attacks import derive
-from ..evaluation.harness import parse_attacks
 from . import _render
 from ._options import JsonOpt, ModelArg
 
@@ -30,6 +28,9 @@ def attack(victim: ModelArg, kind: KindOpt, out: OutOpt,
                                                             "(e.g. vocab=true, experts=8).")] = None,
            as_json: JsonOpt = False) -> None:
     """Apply one attack to VICTIM and save the suspect (a normal model directory + attack.json)."""
+    from ..attacks import derive
+    from ..evaluation.harness import parse_attacks
+
     options = {k: v for k, v in dict(rank=rank, steps=steps, bits=bits, group_size=group_size, sparsity=sparsity,
                                      structure=structure, seed=seed).items() if v is not None}
     if option:

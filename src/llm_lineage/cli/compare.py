@@ -1,20 +1,18 @@
 """``llm-lineage compare A B``: white-box methods on two models (or saved fingerprint files).
 
-Dispatch is generic over ``methods.METHODS``: each selected method's ``verify(A, B)`` gets the
-options its signature accepts (``layers``, ``null``, ``tokens``); its ``plot(owner_fp, suspect_fp, result,
-path)`` draws ``--plot``. ``--image`` shows the two HuRef fingerprint images side by side.
+Dispatch goes through the method contract (``methods.base.Method``): each selected method's
+config takes the options it has (``layers``, ``tokens``), ``--null`` models are its references,
+and its ``plot`` draws ``--plot``. ``--image`` shows the two HuRef fingerprint images side by side.
 """
 
 from __future__ import annotations
 
-import inspect as _inspect
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import InputError
-from ..methods import METHODS
 from . import _render
 from ._options import JsonOpt
 
@@ -22,7 +20,7 @@ _WHAT = "model directory, .safetensors, .gguf or saved fingerprint file"
 OwnerArg = Annotated[Path, typer.Argument(metavar="A", help=f"The owner: {_WHAT}.", show_default=False)]
 SuspectArg = Annotated[Path, typer.Argument(metavar="B", help=f"The suspect: {_WHAT}.", show_default=False)]
 MethodOpt = Annotated[str, typer.Option("--method", "-m",
-                      help="huref | invariant | pcs | std-profile | all (every white-box method).")]
+                      help="A registered white-box method (invariant, huref, pcs, std-profile, ...) or all.")]
 LayersOpt = Annotated[str | None, typer.Option("--layers", help="Blocks, e.g. '-2,-1' (default: last two) or 'all'.")]
 NullOpt = Annotated[list[Path] | None, typer.Option("--null", help="An extra unrelated model for the null (repeat).")]
 ImageOpt = Annotated[Path | None, typer.Option("--image", help="Write both HuRef fingerprint images side by side (PNG).")]
@@ -41,55 +39,57 @@ def parse_layers(text: str | None) -> tuple[int, ...] | str | None:
 
 
 def selected_methods(method: str) -> list[str]:
-    if method == "all":
-        return [name for name, spec in METHODS.items() if spec.kind == "white-box"]
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; choose from {', '.join([*METHODS, 'all'])}")
-    return [method]
+    from ..methods import Kind
+    from ..methods.base import resolve
+
+    return resolve(None if method == "all" else [method], default=(Kind.WEIGHTS,))
 
 
-def run_method(name: str, owner: Path, suspect: Path, **options: Any) -> Any:
-    """``METHODS[name].verify(owner, suspect, ...)`` with the options its signature takes."""
-    verify = METHODS[name].verify
-    accepted = _inspect.signature(verify).parameters
-    return verify(owner, suspect, **{k: v for k, v in options.items() if k in accepted and v is not None})
+def method_options(name: str, options: dict[str, Any], *, several: bool) -> tuple[Any, list[str]]:
+    """``name``'s config with the command-line options it has; the ones it lacks are an error for a
+    single method and listed (not silently dropped) when several run."""
+    from ..methods import get_method
 
-
-def _fingerprint_of(name: str, model: Path) -> Any:
-    from ..methods.fingerprint_io import is_fingerprint_file, load
-
-    if is_fingerprint_file(model):
-        saved = load(model)[0]
-        if name not in saved:
-            raise InputError(f"{model} holds no {name!r} fingerprint (it has {', '.join(saved)})")
-        return saved[name]
-    return METHODS[name].fingerprint(model)
-
-
-def _plot_path(plot: Path, name: str, several: bool) -> Path:
-    return plot.with_name(f"{plot.stem}-{name}{plot.suffix or '.png'}") if several else plot
+    method = get_method(name)
+    given = {k: v for k, v in options.items() if v is not None}
+    lacking = sorted(set(given) - method.option_names())
+    if lacking and not several:
+        method.configure(**given)  # raises, naming the option and the method's options
+    config = method.configure(**{k: v for k, v in given.items() if k not in lacking})
+    return config, [f"--{k} does not apply to {name}" for k in lacking]
 
 
 def compare(a: OwnerArg, b: SuspectArg, method: MethodOpt = "invariant", layers: LayersOpt = None,
             null: NullOpt = None, tokens: TokensOpt = None, as_json: JsonOpt = False, image: ImageOpt = None,
             plot: PlotOpt = None) -> None:
     """Does B (suspect) descend from A (owner)? Scores, calibrated p-values and verdicts."""
+    from ..methods import get_method
     from ..methods.huref.tokens import load_token_list
 
     names = selected_methods(method)
-    options = {"layers": parse_layers(layers), "null": tuple(null) if null else None,
-               "tokens": load_token_list(tokens) if tokens else None}
-    results = {name: run_method(name, a, b, **options) for name in names}
+    layer_option = parse_layers(layers)
+    options: dict[str, Any] = {"layers": layer_option, "tokens": load_token_list(tokens) if tokens else None}
+    results, warnings = {}, []
+    for name in names:
+        config, lacking = method_options(name, options, several=len(names) > 1)
+        warnings += lacking
+        results[name] = get_method(name).verify(a, b, config, references=tuple(null or ()))
     figures = []
     if plot is not None:
         for name, result in results.items():
-            spec = METHODS[name]
-            if spec.plot is not None:
-                fps = [_fingerprint_of(name, x) for x in (a, b)]
-                figures.append(spec.plot(*fps, result, _plot_path(plot, name, len(names) > 1)))
+            m = get_method(name)
+            config = m.configure(**{k: v for k, v in options.items() if k in m.option_names()})
+            fps = [m.fingerprint_of(x, config) for x in (a, b)]
+            figure = m.plot(fps[0], fps[1], result, _plot_path(plot, name, len(names) > 1))
+            if figure is not None:
+                figures.append(figure)
     if image is not None:
         from ..methods.huref.plot import fingerprint_images
 
         shown = results.get("invariant") or results.get("huref")
-        figures.append(fingerprint_images(a, b, image, result=shown, layers=options["layers"]))
-    _render.comparison(a, b, list(results.values()), figures=figures, as_json=as_json)
+        figures.append(fingerprint_images(a, b, image, result=shown, layers=layer_option))
+    _render.comparison(a, b, list(results.values()), figures=figures, as_json=as_json, warnings=warnings)
+
+
+def _plot_path(plot: Path, name: str, several: bool) -> Path:
+    return plot.with_name(f"{plot.stem}-{name}{plot.suffix or '.png'}") if several else plot

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from ..demo import run
 from . import _render
 from ._options import CacheDirOpt, JsonOpt
 
 
 def demo(cache_dir: CacheDirOpt = None, as_json: JsonOpt = False) -> None:
     """Build (or reuse) small zoo models and print each method's verdict with its numbers."""
+    from ..demo import run
+
     report = run(cache_dir, progress=not as_json)
     if as_json:
         _render.print_json(report)

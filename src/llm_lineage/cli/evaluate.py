@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..evaluation import PRESETS, evaluate as run_evaluation, write_report
+from ..evaluation.presets import PRESETS
 from . import _render
 from ._options import JsonOpt
 
@@ -24,10 +24,15 @@ def evaluate(victim: VictimOpt, out: OutOpt, attacks: AttacksOpt = "small",
                  "--unrelated", help="An unrelated model directory (repeatable): a negative control.")] = None,
              methods: Annotated[list[str] | None, typer.Option(
                  "--method", help="Restrict to these registered methods (repeatable).")] = None,
+             null: Annotated[list[Path] | None, typer.Option(
+                 "--null", help="A model unrelated to VICTIM for the methods' nulls (repeatable).")] = None,
              cache: Annotated[Path | None, typer.Option(help="Results cache (default OUT/cache.json).")] = None,
              as_json: JsonOpt = False) -> None:
     """Derive suspects from VICTIM, score every method on each, write report.html and results.json."""
+    from ..evaluation import evaluate as run_evaluation
+    from ..evaluation import write_report
+
     evaluation = run_evaluation(victim, attacks, out, unrelated=unrelated or (), methods=methods, cache=cache,
-                                progress=not as_json)
+                                references=null or (), progress=not as_json)
     files = write_report(evaluation, out)
     _render.evaluation(evaluation, files, as_json=as_json)

@@ -12,15 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import InputError
-from ..methods import METHODS, fingerprint_io
-from ..methods.subspace import owner_key
-from ..weights import open_checkpoint
+from ..errors import LineageError
 from . import _render
 from ._options import AllowPickleOpt, JsonOpt, ModelArg
 
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Fingerprint file to write (.safetensors; a .json manifest beside it).")]
-MethodsOpt = Annotated[str | None, typer.Option("--methods", help="Comma-separated methods (default: subspace + every white-box one).")]
+MethodsOpt = Annotated[str | None, typer.Option(
+    "--methods", help="Comma-separated methods (default: subspace + every white-box one).")]
 ImageOpt = Annotated[Path | None, typer.Option("--image", help="Also draw the HuRef fingerprint image (PNG).")]
 TokensOpt = Annotated[int | None, typer.Option("--tokens", help="Tokens kept in the subspace key (default: min(vocab, 2*hidden+64)).")]
 
@@ -28,12 +26,16 @@ TokensOpt = Annotated[int | None, typer.Option("--tokens", help="Tokens kept in 
 def fingerprint_model(model: Path, methods: list[str] | None = None, *, n_tokens: int | None = None,
                       allow_pickle: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every selected method's fingerprint of ``model``, and the file's manifest."""
-    names = methods or ["subspace", *(n for n, s in METHODS.items() if s.kind == "white-box")]
-    unknown = [n for n in names if n not in METHODS]
-    if unknown:
-        raise InputError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    from ..methods import Kind, get_method
+    from ..methods.base import fingerprint_all, resolve
+    from ..weights import open_checkpoint
+
+    names = resolve(methods, default=(Kind.OUTPUTS, Kind.WEIGHTS))
+    configs = {"subspace": get_method("subspace").configure(owner_tokens=n_tokens)} if "subspace" in names else {}
     ckpt = open_checkpoint(model, allow_pickle=allow_pickle)
-    prints = {n: owner_key(ckpt, n_tokens=n_tokens) if n == "subspace" else METHODS[n].fingerprint(ckpt) for n in names}
+    prints = fingerprint_all(ckpt, names, configs=configs)
+    for failed in (fp for fp in prints.values() if isinstance(fp, LineageError)):
+        raise failed
     manifest = {"model": ckpt.name, "model_path": str(ckpt.path), "hidden_size": ckpt.config.hidden_size,
                 "vocab_size": ckpt.config.vocab_size, "tokenizer_sha256": ckpt.tokenizer_hash(), "methods": names}
     return prints, manifest
@@ -44,8 +46,10 @@ def fingerprint(model: ModelArg, output: OutOpt, methods: MethodsOpt = None, tok
     """Write MODEL's owner key and fingerprints to one file, for `verify --owner` and the registry."""
     selected = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     prints, manifest = fingerprint_model(model, selected, n_tokens=tokens, allow_pickle=allow_pickle)
+    from ..methods import fingerprint_io
+
     path = fingerprint_io.save(output, prints, manifest=manifest)
-    if image is not None:  # issue 5: the human-readable fingerprint
+    if image is not None:  # the human-readable fingerprint
         from ..methods.huref.image import save_model_image
 
         save_model_image(model, image, fp=prints.get("invariant"))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from ..weights import open_checkpoint
 from . import _render
 from ._options import AllowPickleOpt, JsonOpt, ModelArg
 
 
 def inspect(model: ModelArg, as_json: JsonOpt = False, allow_pickle: AllowPickleOpt = False) -> None:
     """Print architecture, sizes, the roles found for each tensor, and dtypes."""
+    from ..weights import open_checkpoint
+
     summary = open_checkpoint(model, allow_pickle=allow_pickle).summary()
     if as_json:
         _render.print_json(summary)

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ..methods.stdprofile import plot_models
 from . import _render
 from ._options import AllowPickleOpt, JsonOpt
 
@@ -20,6 +19,8 @@ RawOpt = Annotated[bool, typer.Option("--raw", help="Plot the standard deviation
 def plot_profiles(models: ModelsArg, out: OutOpt = Path("std-profiles.png"), raw: RawOpt = False,
                   as_json: JsonOpt = False, allow_pickle: AllowPickleOpt = False) -> None:
     """Overlay the per-layer Q/K/V/O std profiles of MODELS in one figure; print pairwise scores."""
+    from ..methods.stdprofile import plot_models
+
     figure = plot_models(models, out, raw=raw, progress=not as_json, allow_pickle=allow_pickle)
     if as_json:
         _render.print_json(figure)

@@ -7,12 +7,17 @@ from typing import Annotated
 
 import typer
 
-from ..outputs.campaign import open_endpoint
-from ..outputs.openai_endpoint import RetryPolicy
-from ..weights import open_checkpoint
 from . import _render
-from ._endpoint_options import (ApiKeyEnvOpt, ApiModelOpt, ConcurrencyOpt, MaxQueriesOpt, QueryCacheOpt,
-                                RequestTimeoutOpt, ResumeOpt, StrategyOpt)
+from ._endpoint_options import (
+    ApiKeyEnvOpt,
+    ApiModelOpt,
+    ConcurrencyOpt,
+    MaxQueriesOpt,
+    QueryCacheOpt,
+    RequestTimeoutOpt,
+    ResumeOpt,
+    StrategyOpt,
+)
 from ._options import JsonOpt
 
 
@@ -30,6 +35,10 @@ def probe(
     as_json: JsonOpt = False,
 ) -> None:
     """Measure log-probs, top-k cap, logit_bias effects, rounding and echo; pick the cheapest strategy."""
+    from ..outputs.campaign import open_endpoint
+    from ..outputs.openai_endpoint import RetryPolicy
+    from ..weights import open_checkpoint
+
     vocab_size = open_checkpoint(owner).summary().get("vocab_size")
     campaign = open_endpoint(url, api_model=api_model, vocab_size=vocab_size, tokenizer_dir=owner,
                              api_key_env=api_key_env, cache_path=cache, resume=resume, max_queries=max_queries,

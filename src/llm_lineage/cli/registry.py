@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ..registry import Registry, export_registry, import_registry
 from . import _render
 from ._options import JsonOpt, ModelArg
 
@@ -27,6 +26,8 @@ def add(model: ModelArg,
         replace: Annotated[bool, typer.Option("--replace", help="Overwrite an entry of the same name.")] = False,
         as_json: JsonOpt = False) -> None:
     """Fingerprint MODEL with every method and store it with its provenance."""
+    from ..registry import Registry
+
     chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     with Registry(registry, create=True) as reg:
         entry = reg.add(model, name=name, methods=chosen, replace=replace, progress=not as_json)
@@ -36,6 +37,8 @@ def add(model: ModelArg,
 @app.command("list")
 def list_(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """List registered models."""
+    from ..registry import Registry
+
     with Registry(registry) as reg:
         _render.registry_entries(reg.entries(), as_json=as_json, path=reg.path)
 
@@ -43,6 +46,8 @@ def list_(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
 @app.command()
 def show(name: NameArg, registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """Show one entry: provenance, architecture, fingerprints (and why any could not be made)."""
+    from ..registry import Registry
+
     with Registry(registry) as reg:
         _render.registry_entry(reg.get(name), as_json=as_json, path=reg.path)
 
@@ -50,6 +55,8 @@ def show(name: NameArg, registry: RegistryOpt = None, as_json: JsonOpt = False) 
 @app.command()
 def remove(name: NameArg, registry: RegistryOpt = None) -> None:
     """Remove one entry and the fingerprint files only it used."""
+    from ..registry import Registry
+
     with Registry(registry) as reg:
         reg.remove(name)
         _render.console.print(f"removed {name} from {reg.path}", markup=False, highlight=False)
@@ -60,6 +67,8 @@ def export(out: Annotated[Path, typer.Argument(help="Zip file to write.", show_d
            names: Annotated[list[str] | None, typer.Option("--name", help="Export only these entries.")] = None,
            registry: RegistryOpt = None) -> None:
     """Write entries, summaries and fingerprint files to one zip."""
+    from ..registry import Registry, export_registry
+
     with Registry(registry) as reg:
         path = export_registry(reg, out, names)
         _render.console.print(f"exported {len(names) if names else len(reg)} entries to {path}",
@@ -70,6 +79,8 @@ def export(out: Annotated[Path, typer.Argument(help="Zip file to write.", show_d
 def import_(archive: Annotated[Path, typer.Argument(help="Zip written by `registry export`.", show_default=False)],
             registry: RegistryOpt = None) -> None:
     """Add the entries of an export (all or none; same-named identical models are skipped)."""
+    from ..registry import Registry, import_registry
+
     with Registry(registry, create=True) as reg:
         added = import_registry(reg, archive)
         _render.console.print(f"imported {len(added)} entries into {reg.path}: {', '.join(added) or '-'}",
@@ -79,5 +90,7 @@ def import_(archive: Annotated[Path, typer.Argument(help="Zip written by `regist
 @app.command()
 def check(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """Check that every fingerprint file is present and unaltered; list leftovers."""
+    from ..registry import Registry
+
     with Registry(registry) as reg:
         _render.registry_check(reg.check(), as_json=as_json, path=reg.path)

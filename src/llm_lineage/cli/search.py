@@ -7,13 +7,17 @@ from typing import Annotated
 
 import typer
 
-from ..methods.subspace import SubspaceConfig
-from ..outputs.campaign import is_url
-from ..outputs.openai_endpoint import RetryPolicy
-from ..registry import Registry, search as run_search
 from . import _render
-from ._endpoint_options import (ApiKeyEnvOpt, ApiModelOpt, ConcurrencyOpt, MaxQueriesOpt, QueryCacheOpt,
-                                RequestTimeoutOpt, ResumeOpt, StrategyOpt)
+from ._endpoint_options import (
+    ApiKeyEnvOpt,
+    ApiModelOpt,
+    ConcurrencyOpt,
+    MaxQueriesOpt,
+    QueryCacheOpt,
+    RequestTimeoutOpt,
+    ResumeOpt,
+    StrategyOpt,
+)
 from ._options import JsonOpt
 from .registry import RegistryOpt
 from .verify import OutputsOpt, TokensOpt
@@ -39,6 +43,12 @@ def search(suspect: SuspectArg, registry: RegistryOpt = None,
 
     An endpoint SUSPECT is probed once and queried once for all registered owner keys.
     """
+    from ..methods.subspace import SubspaceConfig
+    from ..outputs.campaign import is_url
+    from ..outputs.openai_endpoint import RetryPolicy
+    from ..registry import Registry
+    from ..registry import search as run_search
+
     endpoint_options = None
     if is_url(suspect):
         endpoint_options = dict(api_model=api_model, config=SubspaceConfig(n_outputs=outputs, n_tokens=tokens),

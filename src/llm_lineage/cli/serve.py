@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from ..serve import ServeOptions, serve as run_server
 from . import _render
 from ._options import ModelArg
 
@@ -15,20 +14,29 @@ def serve(
     model: ModelArg,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one (printed on start).")] = 8000,
-    served_name: Annotated[str | None, typer.Option("--served-name", help="Model id clients pass (default: the directory name).")] = None,
-    max_top_logprobs: Annotated[int | None, typer.Option("--max-top-logprobs", help="Refuse logprobs above K (OpenAI: 5 or 20).")] = None,
+    served_name: Annotated[str | None, typer.Option(
+        "--served-name", help="Model id clients pass (default: the directory name).")] = None,
+    max_top_logprobs: Annotated[int | None, typer.Option(
+        "--max-top-logprobs", help="Refuse logprobs above K (OpenAI: 5 or 20).")] = None,
     no_logprobs: Annotated[bool, typer.Option("--no-logprobs", help="Never return log-probs.")] = False,
     no_logit_bias: Annotated[bool, typer.Option("--no-logit-bias", help="Refuse requests with logit_bias.")] = False,
-    ignore_bias: Annotated[bool, typer.Option("--ignore-logit-bias-in-logprobs", help="Bias picks the token, log-probs stay unbiased (OpenAI, vLLM, llama.cpp).")] = False,
-    max_biased_tokens: Annotated[int | None, typer.Option("--max-biased-tokens", help="Refuse logit_bias with more tokens (OpenAI: 300).")] = None,
+    ignore_bias: Annotated[bool, typer.Option(
+        "--ignore-logit-bias-in-logprobs",
+        help="Bias picks the token, log-probs stay unbiased (OpenAI, vLLM, llama.cpp).")] = False,
+    max_biased_tokens: Annotated[int | None, typer.Option(
+        "--max-biased-tokens", help="Refuse logit_bias with more tokens (OpenAI: 300).")] = None,
     logprob_decimals: Annotated[int | None, typer.Option("--logprob-decimals", help="Round returned log-probs to D decimals.")] = None,
     no_echo: Annotated[bool, typer.Option("--no-echo", help="Refuse echo (prompt log-probs).")] = False,
-    fault_rate: Annotated[float, typer.Option("--fault-rate", help="For tests: share of requests failing with 429/500/time-out.")] = 0.0,
+    fault_rate: Annotated[float, typer.Option(
+        "--fault-rate", help="For tests: share of requests failing with 429/500/time-out.")] = 0.0,
     fault_delay: Annotated[float, typer.Option("--fault-delay", help="Seconds an injected time-out stalls.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
     latency: Annotated[float, typer.Option("--latency", help="Seconds each answer waits, as a provider's round trip does.")] = 0.0,
 ) -> None:
     """Serve MODEL at http://HOST:PORT/v1 (/v1/completions, /v1/models; /stats counts answered queries)."""
+    from ..serve import ServeOptions
+    from ..serve import serve as run_server
+
     options = ServeOptions(max_top_logprobs=max_top_logprobs, logprobs=not no_logprobs, logit_bias=not no_logit_bias,
                            ignore_logit_bias_in_logprobs=ignore_bias, max_biased_tokens=max_biased_tokens,
                            logprob_decimals=logprob_decimals, echo=not no_echo, fault_rate=fault_rate,

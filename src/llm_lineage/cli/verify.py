@@ -7,20 +7,24 @@ from typing import Annotated
 
 import typer
 
-from ..methods.subspace import SubspaceConfig, verify as subspace_verify
-from ..outputs import ACCESS_MODES, open_suspect
-from ..outputs.campaign import is_url, verify_endpoint
-from ..outputs.openai_endpoint import RetryPolicy
 from . import _render
-from ._endpoint_options import (ApiKeyEnvOpt, ApiModelOpt, ConcurrencyOpt, MaxQueriesOpt, QueryCacheOpt,
-                                RequestTimeoutOpt, ResumeOpt, StrategyOpt)
+from ._endpoint_options import (
+    ApiKeyEnvOpt,
+    ApiModelOpt,
+    ConcurrencyOpt,
+    MaxQueriesOpt,
+    QueryCacheOpt,
+    RequestTimeoutOpt,
+    ResumeOpt,
+    StrategyOpt,
+)
 from ._options import JsonOpt
 
 OwnerOpt = Annotated[Path, typer.Option("--owner", help="Key file from `llm-lineage fingerprint`, or the owner model.",
                                         show_default=False)]
 SuspectOpt = Annotated[str, typer.Option("--suspect", help="Suspect model directory, or an endpoint URL https://HOST/v1.",
                                           show_default=False)]
-AccessOpt = Annotated[str | None, typer.Option("--access", help=f"{' | '.join(ACCESS_MODES)} (default: full logits).")]
+AccessOpt = Annotated[str | None, typer.Option("--access", help="logits | probs | topk | top1 (default: full logits).")]
 TopKOpt = Annotated[int, typer.Option("--top-k", help="Log-probs per query in topk mode.")]
 OutputsOpt = Annotated[int | None, typer.Option("--outputs", help="Prompts to query (default: hidden_size + 32).")]
 TokensOpt = Annotated[int | None, typer.Option("--tokens", help="Key tokens used (default: all in the key).")]
@@ -35,7 +39,13 @@ def verify(owner: OwnerOpt, suspect: SuspectOpt, access: AccessOpt = None, top_k
            resume: ResumeOpt = False, concurrency: ConcurrencyOpt = 4, cache: QueryCacheOpt = None,
            strategy: StrategyOpt = None, request_timeout: RequestTimeoutOpt = 30.0) -> None:
     """Does SUSPECT's output space sit inside OWNER's lm_head span? Verdict with the numbers behind it."""
-    if is_url(suspect):  # issue 4: probe the endpoint, pick a strategy, query through the cache
+    from ..methods.subspace import SubspaceConfig, verify_endpoint
+    from ..methods.subspace import verify as subspace_verify
+    from ..outputs import open_suspect
+    from ..outputs.campaign import is_url
+    from ..outputs.openai_endpoint import RetryPolicy
+
+    if is_url(suspect):  # probe the endpoint, pick a strategy, query through the cache
         config = SubspaceConfig(n_outputs=outputs, n_tokens=tokens, progress=not as_json)
         outcome = verify_endpoint(owner, suspect, api_model=api_model, config=config, api_key_env=api_key_env,
                                   cache_path=cache, resume=resume, max_queries=max_queries, concurrency=concurrency,

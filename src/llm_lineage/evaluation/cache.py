@@ -2,7 +2,8 @@
 
 One JSON file, keyed by tool version + method variant + the content hash of owner and suspect
 (config.json and weight files), so renaming or moving a model keeps its results, while rebuilding
-it with other weights or upgrading the tool (whose methods may score differently) does not. Written atomically after every pair: an interrupted run loses at most one.
+it with other weights or upgrading the tool (whose methods may score differently) does not.
+Written atomically after every pair: an interrupted run loses at most one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +48,12 @@ class ResultCache:
                 self._entries = {}
 
     @staticmethod
-    def key(method: str, owner: str | Path, suspect: str | Path) -> str:
+    def key(method: str, owner: str | Path, suspect: str | Path, references: Sequence[str | Path] = ()) -> str:
+        """Changes with the tool version, both models' files and the null's reference models."""
         from .. import __version__
 
-        return f"{__version__}|{method}|{model_hash(owner)}|{model_hash(suspect)}"
+        refs = ",".join(sorted(model_hash(r) for r in references))
+        return f"{__version__}|{method}|{model_hash(owner)}|{model_hash(suspect)}|{refs}"
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self._entries.get(key)

@@ -1,8 +1,8 @@
 """The judge's bench: every registered method on a victim against derived and unrelated suspects.
 
 :func:`evaluate` derives one suspect per :class:`AttackSpec` (through ``attacks.derive``), adds
-the unrelated models it is given, and runs every entry of ``methods.METHODS`` on (victim,
-suspect), each black-box method once per access mode its config offers. It knows no method by
+the unrelated models it is given, and runs every registered method's ``verify`` on (victim,
+suspect), a method with several access modes once per mode. It knows no method by
 name: a method registered later simply appears. A method that cannot apply to a pair (a
 ``LineageError``: other architecture, missing tensor) is recorded as ``n/a`` with its message;
 anything else is a bug and propagates. Results go through :class:`~.cache.ResultCache`, so a
@@ -12,37 +12,28 @@ the HTML and JSON.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import json
 import re
 import time
-import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from rich.console import Console
-from rich.progress import Progress
 
+from .. import progress as _progress
 from ..errors import InputError, LineageError
-from ..stats import NullCalibration, Verdict
+from ..stats import Verdict
 from . import metrics
 from .cache import ResultCache
+from .presets import PRESETS
+
+if TYPE_CHECKING:
+    from ..methods import Result
 
 NOT_APPLICABLE = "n/a"
-
-# named attack sets for --attacks; entries are "kind[:option=value[:option=value]]"
-PRESETS: dict[str, str] = {
-    "reparam": "rotate,permute,scale",
-    "small": "finetune:steps=50,lora-qkv:rank=8:steps=30,quantize:bits=4,rotate,scale,unrelated:seed=11",
-    "all": ("lora-qkv:rank=16,lora-head:rank=16,lq-lora:bits=4:rank=16:steps=30,finetune,continue-pretrain,"
-            "quantize:bits=8,quantize:bits=4,prune:sparsity=0.3,prune:structure=heads:sparsity=0.25,"
-            "rotate,permute,permute:vocab=true,scale,upcycle-moe,unrelated:seed=11,unrelated:seed=12"),
-}
-
 
 @dataclass(frozen=True)
 class AttackSpec:
@@ -104,12 +95,13 @@ class Suspect:
 class MethodVariant:
     name: str                         # "huref", "subspace[topk]", ...
     method: str
-    kind: str                         # white-box / black-box
-    verify: Callable[..., Any]
-    config: Any = None
+    kind: str                         # weights / outputs / text
+    config: Any = None                # None: the method's defaults
 
-    def __call__(self, owner: Path, suspect: Path) -> Any:
-        return self.verify(owner, suspect) if self.config is None else self.verify(owner, suspect, self.config)
+    def __call__(self, owner: Path, suspect: Path, references: Sequence[Path] = ()) -> Result:
+        from ..methods import get_method
+
+        return get_method(self.method).verify(owner, suspect, self.config, references=references)
 
 
 @dataclass(frozen=True)
@@ -168,42 +160,20 @@ class Evaluation:
 
 
 def method_variants(names: Iterable[str] | None = None) -> list[MethodVariant]:
-    """One variant per registered method, and per access mode for black-box methods with one."""
-    from ..methods import METHODS
+    """One variant per registered method, and per access mode for methods that have several."""
+    from ..methods import get_method
+    from ..methods.base import resolve
 
-    wanted = set(names) if names else None
-    if wanted and wanted - set(METHODS):
-        raise InputError(f"unknown method(s) {', '.join(sorted(wanted - set(METHODS)))}; "
-                         f"registered: {', '.join(METHODS) or 'none'}")
     out = []
-    for name, spec in METHODS.items():
-        if wanted and name not in wanted:
-            continue
-        config = _default_config(spec.verify)
-        modes = _access_modes(config) if spec.kind == "black-box" else []
-        if len(modes) > 1:
-            out += [MethodVariant(f"{name}[{mode}]", name, spec.kind, spec.verify,
-                                  dataclasses.replace(config, access=mode)) for mode in modes]
+    for name in resolve(list(names) if names else None):
+        method = get_method(name)
+        kind = str(method.kind)
+        if len(method.access_modes) > 1:
+            out += [MethodVariant(f"{name}[{mode}]", name, kind, method.configure(access=mode))
+                    for mode in method.access_modes]
         else:
-            out.append(MethodVariant(name, name, spec.kind, spec.verify))
+            out.append(MethodVariant(name, name, kind))
     return out
-
-
-def _default_config(verify: Callable[..., Any]) -> Any:
-    param = inspect.signature(verify).parameters.get("config")
-    default = None if param is None else param.default
-    return default if dataclasses.is_dataclass(default) else None
-
-
-def _access_modes(config: Any) -> list[str]:
-    if config is None or "access" not in {f.name for f in dataclasses.fields(config)}:
-        return []
-    hint = typing.get_type_hints(type(config)).get("access")
-    if typing.get_origin(hint) is typing.Literal:
-        return [str(m) for m in typing.get_args(hint)]
-    from ..outputs import ACCESS_MODES  # the access vocabulary every OutputSource speaks
-
-    return list(ACCESS_MODES)
 
 
 def build_suspects(victim: Path, attacks: Sequence[AttackSpec], models_dir: Path, *,
@@ -224,10 +194,13 @@ def build_suspects(victim: Path, attacks: Sequence[AttackSpec], models_dir: Path
 
 def evaluate(victim: str | Path, attacks: Sequence[AttackSpec] | str, out_dir: str | Path, *,
              unrelated: Sequence[str | Path] = (), methods: Iterable[str] | None = None,
-             cache: str | Path | None = None, progress: bool = True) -> Evaluation:
+             references: Sequence[str | Path] = (), cache: str | Path | None = None,
+             progress: bool = True) -> Evaluation:
     """Derive the suspects, score every (method variant, suspect) pair, and summarise per method.
 
-    ``cache`` defaults to ``out_dir/cache.json``; derived models go to ``out_dir/models``.
+    ``references`` are models unrelated to the victim for the methods' nulls (with those of
+    ``$LLM_LINEAGE_REFERENCES``); no model is trained for a null here. ``cache`` defaults to
+    ``out_dir/cache.json``; derived models go to ``out_dir/models``.
     """
     start = time.perf_counter()
     victim, out_dir = Path(victim), Path(out_dir)
@@ -240,54 +213,44 @@ def evaluate(victim: str | Path, attacks: Sequence[AttackSpec] | str, out_dir: s
     suspects = build_suspects(victim, specs, out_dir / "models", unrelated=[Path(p) for p in unrelated],
                               progress=progress)
     store = ResultCache(cache or out_dir / "cache.json")
+    refs = tuple(Path(p) for p in references)
     pairs = []
-    console = Console(stderr=True)
-    with Progress(transient=True, console=console, disable=not progress or not console.is_terminal) as bar:
-        task = bar.add_task("evaluating", total=len(variants) * len(suspects))
+    with _progress.progress("evaluating", total=len(variants) * len(suspects)) if progress else nullcontext() as bar:
         for variant in variants:
             for suspect in suspects:
-                bar.update(task, description=f"{variant.name} vs {suspect.name}")
-                pairs.append(_score_pair(variant, victim, suspect, store))
-                bar.advance(task)
+                if bar is not None:
+                    bar.describe(f"{variant.name} vs {suspect.name}")
+                pairs.append(_score_pair(variant, victim, suspect, store, refs))
+                if bar is not None:
+                    bar.advance()
     summaries = [summarise(v.name, v.kind, [p for p in pairs if p.method == v.name]) for v in variants]
     return Evaluation("evaluation", victim, suspects, pairs, summaries, time.perf_counter() - start)
 
 
-def _score_pair(variant: MethodVariant, victim: Path, suspect: Suspect, store: ResultCache) -> PairResult:
+def _score_pair(variant: MethodVariant, victim: Path, suspect: Suspect, store: ResultCache,
+                references: Sequence[Path]) -> PairResult:
     from .._json import to_jsonable
 
-    key = store.key(variant.name, victim, suspect.path)
+    key = store.key(variant.name, victim, suspect.path, references)
     hit = store.get(key)
     if hit is not None:
         return PairResult(**{**hit, "suspect": suspect.name, "attack": suspect.attack, "truth": suspect.truth,
                              "cached": True})
     t0 = time.perf_counter()
     try:
-        result = variant(victim, suspect.path)
+        result = variant(victim, suspect.path, references)
     except LineageError as exc:
-        record = dict(method=variant.name, suspect=suspect.name, attack=suspect.attack, truth=suspect.truth,
+        record: dict[str, Any] = dict(method=variant.name, suspect=suspect.name, attack=suspect.attack, truth=suspect.truth,
                       score=float("nan"), p_value=float("nan"), verdict=NOT_APPLICABLE, higher_is_related=True,
                       n_queries=None, seconds=time.perf_counter() - t0, note=f"{type(exc).__name__}: {exc}")
     else:
-        queries = getattr(result, "n_queries", None)
+        queries = result.n_queries
         record = dict(method=variant.name, suspect=suspect.name, attack=suspect.attack, truth=suspect.truth,
                       score=float(result.score), p_value=float(result.p_value), verdict=str(Verdict(result.verdict)),
-                      higher_is_related=higher_is_related(result), n_queries=None if queries is None else int(queries),
+                      higher_is_related=result.higher_is_related, n_queries=None if queries is None else int(queries),
                       seconds=time.perf_counter() - t0, details=to_jsonable(result))
     store.put(key, record)
     return PairResult(**record)
-
-
-def higher_is_related(result: Any) -> bool:
-    """Which way a result's score points: its own flag, else that of the null calibration it carries."""
-    flag = getattr(result, "higher_is_related", None)
-    if isinstance(flag, bool):
-        return flag
-    for f in dataclasses.fields(result):
-        value = getattr(result, f.name)
-        if isinstance(value, NullCalibration):
-            return value.higher_is_related
-    return True
 
 
 def summarise(method: str, kind: str, pairs: Sequence[PairResult]) -> MethodSummary:

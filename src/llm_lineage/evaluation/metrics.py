@@ -70,7 +70,7 @@ def tpr_at_fpr(labels: Sequence[int], scores: Sequence[float], fpr: float = 0.01
     y, s = _check(labels, scores)
     if not y.any() or y.all():
         return float("nan")
-    curve = roc_curve(y, s)
+    curve = roc_curve(y.tolist(), s.tolist())
     return float(curve.true_positive_rate[curve.false_positive_rate <= fpr + 1e-12].max())
 
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from .._json import to_jsonable
 from . import metrics
 from .harness import NOT_APPLICABLE, Evaluation
-from .._json import to_jsonable
 
 VERDICT_COLOURS = {"derived": "#2e7d32", "inconclusive": "#f9a825", "unrelated": "#c62828", NOT_APPLICABLE: "#9e9e9e"}
 

@@ -1,10 +1,22 @@
-"""Fingerprint methods, one package each, registered by name in :data:`METHODS`."""
+"""Fingerprint methods: one folder each, registered here by name in :data:`METHODS`.
 
-from . import huref, pcs, stdprofile, subspace
-from .base import MethodResult, MethodSpec
+Adding a method is its folder plus one ``register(...)`` line below (see ``CONTRIBUTING.md``).
+"""
 
-METHODS: dict[str, MethodSpec] = {
-    spec.name: spec for spec in (subspace.SPEC, *huref.SPECS, pcs.SPEC, stdprofile.SPEC)
-}
+from .awm import AWM
+from .base import METHODS, Kind, Method, Result, get_method, methods_of, register, unregister
+from .huref import HUREF, INVARIANT
+from .pcs import PCS
+from .stdprofile import STD_PROFILE
+from .subspace import SUBSPACE
+from .tracing import TRACING
 
-__all__ = ["METHODS", "MethodResult", "MethodSpec"]
+register(SUBSPACE)
+register(INVARIANT)
+register(HUREF)
+register(PCS)
+register(STD_PROFILE)
+register(TRACING)
+register(AWM)
+
+__all__ = ["METHODS", "Kind", "Method", "Result", "get_method", "methods_of", "register", "unregister"]

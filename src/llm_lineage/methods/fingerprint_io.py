@@ -3,14 +3,13 @@
 A fingerprint file holds one or more methods' fingerprints (frozen dataclasses). Array fields
 become tensors named ``<method>/<field>``; the other fields, the dataclass's import path and the
 caller's provenance go to ``<file>.json`` beside it and, identically, into the safetensors
-metadata, so the .safetensors alone is enough to load. Only classes inside ``llm_lineage`` are
-ever imported back, so a crafted file cannot make us import arbitrary code.
+metadata, so the .safetensors alone is enough to load. Only the fingerprint classes of registered
+methods are ever instantiated, so a crafted file cannot make us import or build anything else.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -89,16 +88,15 @@ def is_fingerprint_file(path: str | Path) -> bool:
 
 
 def _import_class(spec: str, path: Path) -> type:
-    module, _, qualname = spec.partition(":")
-    if not module.startswith("llm_lineage."):
-        raise KeyFileError(f"{path} names class {spec!r}, outside llm_lineage; refusing to import it")
-    try:
-        obj: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError):
-        raise KeyFileError(f"{path} was written by another llm-lineage version (no {spec})") from None
-    return obj
+    """The fingerprint class ``module:qualname`` names, looked up in the registered methods' table
+    (``Method.fingerprint_cls``); nothing else is ever imported for a file."""
+    from .base import METHODS
+
+    known = {f"{cls.__module__}:{cls.__qualname__}": cls for m in METHODS.values() for cls in m.fingerprint_cls}
+    if spec not in known:
+        raise KeyFileError(f"{path} names class {spec!r}, which no registered method stores; refusing to load it",
+                           hint="it was written by another llm-lineage version or with a method not installed here")
+    return known[spec]
 
 
 def _json_default(value: Any) -> Any:
@@ -108,6 +106,6 @@ def _json_default(value: Any) -> Any:
         return sorted(value)
     if isinstance(value, Path):
         return str(value)
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     raise TypeError(f"cannot store {type(value).__name__} in a fingerprint manifest")

@@ -31,7 +31,7 @@ def open_suspect(spec: str | Path, *, access: str | None = None, top_k: int = 5,
     """
     text = str(spec)
     if text.startswith(("http://", "https://")):
-        # issue 4: probe the endpoint and choose a strategy; ``endpoint`` holds open_endpoint's
+        # probe the endpoint and choose a strategy; ``endpoint`` holds open_endpoint's
         # options (api_model, vocab_size, api_key_env, cache_path, resume, max_queries, ...)
         from .campaign import open_endpoint
 

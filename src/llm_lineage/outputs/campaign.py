@@ -49,10 +49,10 @@ def is_url(spec: object) -> bool:
 
 
 def default_cache_path(url: str, model: str) -> Path:
-    from .. import zoo
+    from ..paths import cache_root
 
     digest = hashlib.sha256(f"{url.rstrip('/')}|{model}".encode()).hexdigest()[:16]
-    return zoo.cache_dir().parent / "queries" / f"{digest}.sqlite"
+    return cache_root() / "queries" / f"{digest}.sqlite"
 
 
 class Campaign:
@@ -111,42 +111,3 @@ def open_endpoint(url: str, *, api_model: str | None, vocab_size: int | None = N
         cache.close()
         raise
     return Campaign(endpoint, result, plan)
-
-
-@dataclass(frozen=True)
-class EndpointVerification:
-    """A black-box verdict on a suspect endpoint, with the campaign that paid for it."""
-
-    method: str
-    score: float
-    p_value: float
-    verdict: Any
-    result: Any              # the method's result dataclass (SubspaceResult)
-    campaign: CampaignReport
-
-
-def verify_endpoint(owner: Any, url: str, *, api_model: str | None, config: Any = None,
-                    **endpoint_options: Any) -> EndpointVerification:
-    """Run the subspace test against ``url``: probe, choose a strategy, query, decide, report the bill.
-
-    ``owner`` is what ``methods.subspace.verify`` accepts (a key, a key file or a model directory);
-    a model directory also lends its tokenizer to read token text. ``endpoint_options`` go to
-    :func:`open_endpoint` (api_key_env, cache_path, resume, max_queries, concurrency, strategy, retry).
-    """
-    from dataclasses import replace
-
-    from ..methods.subspace import SubspaceConfig, compare, key_tokens, load_owner, prompts_for
-
-    key = load_owner(owner)
-    tokenizer_dir = owner if isinstance(owner, (str, Path)) and Path(owner).is_dir() else None
-    campaign = open_endpoint(url, api_model=api_model, vocab_size=key.vocab_size, tokenizer_dir=tokenizer_dir,
-                             **endpoint_options)
-    try:
-        config = replace(config or SubspaceConfig(), access=campaign.access, top_k=campaign.top_k)
-        evidence = campaign.evidence(key_tokens(key, config), prompts_for(key, config),
-                                     initial_bias=config.initial_bias, progress=config.progress)
-        result = compare(key, evidence, config=config, suspect_name=campaign.source.name)
-        report = campaign.report()
-    finally:
-        campaign.close()
-    return EndpointVerification(result.method, result.score, result.p_value, result.verdict, result, report)

@@ -2,7 +2,7 @@
 
 :class:`LocalModel` runs the model itself and can give everything: full logits, full log-probs,
 top-k log-probs with ``logit_bias``. :class:`SimulatedAPI` wraps one and exposes only what one
-access mode of a hosted API would allow (the four modes of issue 3), with the limits such APIs
+access mode of a hosted API would allow, with the limits such APIs
 have: ``top_k``, a bias limit, log-probs rounded to ``decimals`` places, and (through the wrapped
 model) float16/bfloat16 arithmetic. Every black-box mode is thereby tested against the truth.
 

@@ -139,7 +139,8 @@ def _top_k_cap(endpoint: OpenAIEndpoint, prompt: str, vocab: int, notes: list[st
 
 def _decimals(answer: dict[str, Any]) -> int | None:
     """Smallest number of decimals every returned log-prob is a multiple of (None: unrounded)."""
-    values = [v for v in (_logprobs_block(answer)["top_logprobs"][-1] or {}).values() if v is not None]
+    block = _logprobs_block(answer) or {}
+    values = [v for v in ((block.get("top_logprobs") or [None])[-1] or {}).values() if v is not None]
     if not values:
         return None
     for d in range(0, 9):
@@ -203,8 +204,9 @@ def _echo_works(endpoint: OpenAIEndpoint, prompt: str, notes: list[str]) -> bool
         notes.append("echo accepted but no prompt log-probs came back")
         return False
     n_prompt = (answer.get("usage") or {}).get("prompt_tokens") or len(block.get("tokens") or []) - 1
-    ids = [endpoint.token_id(t) for t in (block.get("tokens") or [])[:n_prompt]]
-    if not ids or any(t is None for t in ids):
+    read = [endpoint.token_id(t) for t in (block.get("tokens") or [])[:n_prompt]]
+    ids = [t for t in read if t is not None]
+    if not ids or len(ids) < len(read):
         notes.append("echo works, but the prompt's token ids cannot be read back")
         return False
     try:

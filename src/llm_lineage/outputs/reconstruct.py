@@ -40,13 +40,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-from rich.console import Console
-from rich.progress import Progress
 
+from .. import progress as _progress
 from ..errors import EndpointUnsupported, InputError, VocabularyMismatch
 from .source import OutputSource
 
@@ -107,7 +107,7 @@ def best_access(source: OutputSource) -> str:
     if caps.top_k >= 1 and caps.logit_bias:
         return "top1"
     raise EndpointUnsupported(f"{source.name} gives neither logits, probabilities nor top log-probs with logit_bias",
-                              hint="the subspace test needs one of the four access modes of issue 3")
+                              hint="the subspace test needs one of the four access modes: logits, probs, topk, top1")
 
 
 def collect(source: OutputSource, token_ids: Sequence[int] | np.ndarray, prompts: Sequence[str], *,
@@ -158,9 +158,7 @@ def collect(source: OutputSource, token_ids: Sequence[int] | np.ndarray, prompts
     start = source.n_queries
     rows, sds = [], []
     dropped: set[int] = set()
-    console = Console(stderr=True)
-    with Progress(transient=True, disable=not progress or not console.is_terminal, console=console) as bar:
-        task = bar.add_task(f"querying {source.name} ({access})", total=len(prompts))
+    with _progress.progress(f"querying {source.name} ({access})", len(prompts)) if progress else nullcontext() as bar:
         for values, sd in _in_order(one, prompts, int(getattr(source, "concurrency", 1))):
             dropped.update(int(t) for t in tokens[~np.isfinite(values)])
             rows.append(values)
@@ -169,7 +167,8 @@ def collect(source: OutputSource, token_ids: Sequence[int] | np.ndarray, prompts
             finite = values[np.isfinite(values)]
             spread = float(np.std(finite)) if finite.size else 0.0
             sds.append(math.hypot(sd, u * spread))
-            bar.advance(task)
+            if bar is not None:
+                bar.advance()
     values = np.vstack(rows)
     keep = np.isfinite(values).all(axis=0)
     if not keep.all() and keep.sum() == 0:
@@ -214,7 +213,7 @@ def _topk(source: OutputSource, prompt: str, tokens: np.ndarray, k: int, initial
     caps = source.capabilities
     first = source.top_logprobs(prompt, top_k=k)
     ref, lp_ref = int(first.token_ids[0]), float(first.logprobs[0])
-    known = {int(t): float(lp) - lp_ref for t, lp in zip(first.token_ids, first.logprobs)}
+    known = {int(t): float(lp) - lp_ref for t, lp in zip(first.token_ids, first.logprobs, strict=True)}
     pending = [int(t) for t in tokens if int(t) not in known]
     bias = min(float(initial_bias), caps.max_bias)
     max_abs = abs(lp_ref)
@@ -223,7 +222,7 @@ def _topk(source: OutputSource, prompt: str, tokens: np.ndarray, k: int, initial
         for i in range(0, len(pending), k - 1):
             group = pending[i: i + k - 1]
             answer = source.top_logprobs(prompt, top_k=k, logit_bias={t: bias for t in group})
-            got = {int(t): float(lp) for t, lp in zip(answer.token_ids, answer.logprobs)}
+            got = {int(t): float(lp) for t, lp in zip(answer.token_ids, answer.logprobs, strict=True)}
             # the anchor is ref, or, when a tie with ref (common in bf16) pushed it out, another
             # unbiased token whose value is already known
             anchors = [a for a in got if a in known and a not in group]

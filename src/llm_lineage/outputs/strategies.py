@@ -31,6 +31,7 @@ References
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -136,9 +137,10 @@ def _prompt_ids(endpoint: OpenAIEndpoint, prompt: str) -> list[int]:
     answer = endpoint.request(prompt, logprobs=1, echo=True)
     tokens = (_logprobs_block(answer) or {}).get("tokens") or []
     n_prompt = (answer.get("usage") or {}).get("prompt_tokens") or max(len(tokens) - 1, 0)
-    ids = [endpoint.token_id(t) for t in tokens[:n_prompt]]
-    if ids and all(t is not None for t in ids):
-        return [int(t) for t in ids]
+    read = [endpoint.token_id(t) for t in tokens[:n_prompt]]
+    ids = [t for t in read if t is not None]
+    if ids and len(ids) == len(read):
+        return ids
     if endpoint.vocabulary is not None:
         return endpoint.vocabulary.encode(prompt)
     raise EndpointUnsupported(f"cannot tell which token ids {endpoint.base_url} made of the prompt")
@@ -235,18 +237,15 @@ def strategy_evidence(source: StrategySource, token_ids: np.ndarray, prompts: tu
     (``sd = hypot(2**-24 * rms, 10**-D / sqrt(12))``); a bisection to +-p leaves a uniform error,
     ``sd = p / sqrt(3)``. Tokens that could not be measured for every prompt are dropped.
     """
-    from rich.console import Console
-    from rich.progress import Progress
-
+    from .. import progress as _progress
     from .reconstruct import UNIT_ROUNDOFF, Evidence
 
     tokens = np.asarray(token_ids, dtype=np.int64)
     decimals = source.endpoint.capabilities.logprob_decimals
     start = source.n_queries
     rows, sds = [], []
-    console = Console(stderr=True)
-    with Progress(transient=True, disable=not progress or not console.is_terminal, console=console) as bar:
-        task = bar.add_task(f"querying {source.name} ({source.plan.name})", total=len(prompts))
+    description = f"querying {source.name} ({source.plan.name})"
+    with _progress.progress(description, len(prompts)) if progress else nullcontext() as bar:
         for prompt in prompts:
             values = source.logprobs(prompt, tokens)[tokens]
             if source.plan.name == "greedy-search":
@@ -257,7 +256,8 @@ def strategy_evidence(source: StrategySource, token_ids: np.ndarray, prompts: tu
                 sd = math.hypot(UNIT_ROUNDOFF["float32"] * rms, rounding)
             rows.append(values)
             sds.append(sd)
-            bar.advance(task)
+            if bar is not None:
+                bar.advance()
     values = np.vstack(rows)
     keep = np.isfinite(values).all(axis=0)
     if not keep.any():

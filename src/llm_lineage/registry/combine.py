@@ -133,7 +133,7 @@ def candidate_verdict(evidence: dict[str, MethodEvidence], alpha: float) -> Cand
     disagree = tuple(sorted(m for m, v in verdicts.items() if v != verdict))
     parts = [f"{verdict.value}: {', '.join(agree) or 'no method'} agree"]
     if disagree:
-        parts.append("; ".join(f"{m} says {verdicts[m].value}" for m in disagree))
+        parts.append("; ".join(f"{m} says {verdicts[m]}" for m in disagree))
     parts.append(f"family-wise p = {format_p(p)} over {len(applicable)} method(s)")
     if cannot:
         parts.append(f"cannot apply: {reasons}")

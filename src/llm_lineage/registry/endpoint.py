@@ -27,22 +27,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..errors import EndpointRejected, EndpointUnsupported, InputError, LineageError
+from ..errors import InputError
 from ..methods import METHODS
-from ..methods.subspace import SubspaceConfig, SubspaceKey, compare, key_tokens, prompts_for
-from ..outputs.campaign import Campaign, CampaignReport, open_endpoint
+from ..methods.subspace import SubspaceConfig, SubspaceKey, campaign_plan
+from ..methods.subspace.endpoint import GROUP_ERRORS, test_keys
+from ..outputs.campaign import CampaignReport, open_endpoint
 from ..stats import calibrate
 from .combine import MethodEvidence, candidate_verdict, method_evidence, not_applicable, overall_verdict, rank_key
-from .search import Candidate, SearchResult, evenly_spaced, owner_lacks, same_weights, with_progress
+from .results import Candidate, SearchResult, evenly_spaced, owner_lacks, same_weights
 from .store import Entry, Registry
 
 METHOD = "subspace"
 NO_WEIGHTS = "the suspect is an endpoint: no weights to read"
-# what makes one vocabulary group untestable while others may still be (ids beyond the endpoint's
-# vocabulary are refused, say); an unreachable endpoint or a spent budget stops the whole search
-_GROUP_ERRORS = (EndpointRejected, EndpointUnsupported, InputError)
 
 
 def search_endpoint(url: str, registry: Registry, *, api_model: str | None = None, top: int = 5,
@@ -77,10 +73,7 @@ def search_endpoint(url: str, registry: Registry, *, api_model: str | None = Non
     reports: list[CampaignReport] = []
     for n, group in enumerate(_vocabulary_groups(keys).values()):
         alone = len(group) == len(keys)
-        # the group's tokens and prompts (a bad --outputs / --tokens fails here, before any query)
-        widest = max(group.values(), key=lambda k: k.hidden_size)
-        tokens = np.unique(np.concatenate([key_tokens(k, config) for k in group.values()]))
-        prompts = prompts_for(widest, config)
+        campaign_plan(group, config)  # a bad --outputs / --tokens fails here, before any query
         options = dict(endpoint_options, tokenizer_dir=tokenizer_dir or _tokenizer_of(group, keyed))
         if n > 0:  # this run's own answers are in the cache: read them back, pay only for new ones
             options["resume"] = True
@@ -89,13 +82,13 @@ def search_endpoint(url: str, registry: Registry, *, api_model: str | None = Non
         try:
             campaign = open_endpoint(url, api_model=api_model, vocab_size=next(iter(group.values())).vocab_size,
                                      **options)
-        except _GROUP_ERRORS as exc:
+        except GROUP_ERRORS as exc:
             if alone:
                 raise  # one vocabulary: the error is the search's, not one group's
             scores.update(dict.fromkeys(group, f"not testable on this endpoint: {exc}"))
             continue
         try:
-            scores.update(_test_group(campaign, group, tokens, prompts, config, progress, alone=alone))
+            scores.update(test_keys(campaign, group, config, progress=progress, errors_are_results=not alone))
             reports.append(campaign.report())
         finally:
             campaign.close()
@@ -127,30 +120,11 @@ def _tokenizer_of(group: Mapping[str, SubspaceKey], keyed: list[Entry]) -> Path 
     return None
 
 
-def _test_group(campaign: Campaign, group: Mapping[str, SubspaceKey], tokens: np.ndarray, prompts: tuple[str, ...],
-                config: SubspaceConfig, progress: bool, *, alone: bool) -> dict[str, Any]:
-    """Query the union of the group's key tokens once, then test each key on that evidence."""
-    config = replace(config, access=campaign.access, top_k=campaign.top_k, progress=progress)
-    try:
-        evidence = campaign.evidence(tokens, prompts, initial_bias=config.initial_bias, progress=progress)
-    except _GROUP_ERRORS as exc:
-        if alone:
-            raise
-        return dict.fromkeys(group, f"not testable on this endpoint: {exc}")
-    results: dict[str, Any] = {}
-    for name in with_progress(list(group), progress, "testing owner keys"):
-        try:
-            results[name] = compare(group[name], evidence, config=config, suspect_name=campaign.source.name)
-        except LineageError as exc:
-            results[name] = str(exc)
-    return results
-
-
 def _candidate(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], null_size: int, alpha: float) -> Candidate:
     evidence: dict[str, MethodEvidence] = {"summary": not_applicable("summary", "summary", NO_WEIGHTS)}
     for method in entry.methods:
         if method != METHOD:
-            evidence[method] = not_applicable(method, METHODS[method].kind if method in METHODS else "unknown",
+            evidence[method] = not_applicable(method, str(METHODS[method].kind) if method in METHODS else "unknown",
                                               NO_WEIGHTS)
     evidence[METHOD] = _subspace_evidence(entry, scores, keyed, null_size, alpha)
     cv = candidate_verdict(evidence, alpha)
@@ -160,17 +134,17 @@ def _candidate(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], null
 
 def _subspace_evidence(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], null_size: int,
                        alpha: float) -> MethodEvidence:
-    if (missing := owner_lacks(entry, METHOD, "black-box")) is not None:
+    if (missing := owner_lacks(entry, METHOD, "outputs")) is not None:
         return missing
     result = scores[entry.name]
     if isinstance(result, str):
-        return not_applicable(METHOD, "black-box", result)
+        return not_applicable(METHOD, "outputs", result)
     tested = evenly_spaced([e.name for e in keyed if e.name != entry.name and not same_weights(e, entry)
                             and not isinstance(scores[e.name], str)], null_size)
     null = calibrate([_finite(scores[o].score) for o in tested], higher_is_related=True,
                      source="other registered owner keys on the same evidence")
     # a copy's outputs lie within the precision floor: its score is at least the compatibility threshold
-    return method_evidence(METHOD, "black-box", _finite(result.score), result.p_value, result.verdict, null,
+    return method_evidence(METHOD, "outputs", _finite(result.score), result.p_value, result.verdict, null,
                            best_possible=result.threshold, alpha=alpha, note=result.note)
 
 

@@ -7,7 +7,7 @@ proves which bytes were fingerprinted, the tokenizer hash says which vocabulary 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def provenance(ckpt: Checkpoint, *, source: str | None = None) -> dict[str, Any]
         "tokenizer_sha256": ckpt.tokenizer_hash(),
         "architecture": ckpt.summary(),
         "tool_version": __version__,
-        "added_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "added_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -17,43 +17,24 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from ..errors import LineageError
-from ..methods import METHODS
-from ..outputs.campaign import CampaignReport
-from ..stats import NullCalibration, Verdict, calibrate, decide
+from ..methods import METHODS, Kind
+from ..progress import track
+from ..stats import NullCalibration, calibrate, decide
 from ..weights import Checkpoint, open_checkpoint
-from .combine import (MethodEvidence, candidate_verdict, method_evidence, not_applicable, overall_verdict,
-                      rank_key)
+from .combine import MethodEvidence, candidate_verdict, method_evidence, not_applicable, overall_verdict, rank_key
+from .results import Candidate, SearchResult, evenly_spaced, owner_lacks, same_weights
 from .store import Entry, Registry
 from .summary import embedding_rows, summarise
 
-T = TypeVar("T")
 N_RANDOM = 32  # random embeddings in the summary's own null
-# a placeholder null for calls whose score alone is used (methods divide by a null's size and spread)
-_NO_NULL = calibrate([0.0, 1.0], source="placeholder: score only")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One registered owner compared in full with the suspect."""
-
-    name: str
-    verdict: Verdict
-    p_value: float                        # family-wise over the methods that apply
-    summary_score: float                  # shortlist correlation
-    scores: dict[str, float]              # method -> score (NaN where it cannot apply)
-    methods: dict[str, MethodEvidence]
-    agree: tuple[str, ...]
-    disagree: tuple[str, ...]
-    cannot_apply: tuple[str, ...]
-    explanation: str
 
 
 @dataclass(frozen=True)
@@ -62,22 +43,6 @@ class Shortlist:
     scores: np.ndarray        # summary correlation with the suspect, NaN where it cannot apply
     chosen: list[int]         # indices into ``names``, best first
     seconds: float
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    method: str               # "registry-search"
-    suspect: str
-    score: float              # best candidate's summary correlation (endpoint suspect: its subspace score)
-    p_value: float            # best candidate's p, corrected for the candidates compared
-    verdict: Verdict
-    explanation: str
-    candidates: list[Candidate] = field(default_factory=list)
-    n_registered: int = 0
-    n_shortlisted: int = 0
-    shortlist_seconds: float = 0.0
-    compare_seconds: float = 0.0
-    campaigns: tuple[CampaignReport, ...] = ()  # endpoint suspect: what was queried and what it cost
 
 
 def shortlist(registry: Registry, rows: np.ndarray, size: int) -> Shortlist:
@@ -126,7 +91,8 @@ def search(suspect: str | Path | Checkpoint, registry: Registry | str | Path | N
     short = shortlist(reg, rows, shortlist_size or 2 * top)
     start = time.perf_counter()
     comparer = _Comparer(reg, ckpt, null_size, alpha, methods)
-    candidates = [comparer.candidate(short, i) for i in with_progress(short.chosen, progress, "comparing candidates")]
+    chosen = track(short.chosen, "comparing candidates") if progress else short.chosen
+    candidates = [comparer.candidate(short, i) for i in chosen]
     candidates.sort(key=lambda c: rank_key(c.verdict, c.p_value, c.summary_score))
     verdict, p, why = overall_verdict([(c.name, c.verdict, c.p_value) for c in candidates], alpha)
     best = candidates[0].summary_score if candidates else math.nan
@@ -193,27 +159,27 @@ class _Comparer:
 
     def _method_evidence(self, entry: Entry, method: str) -> MethodEvidence:
         spec = METHODS.get(method)
-        kind = spec.kind if spec else "unknown"
         if spec is None:
-            return not_applicable(method, kind, "method not installed in this version")
+            return not_applicable(method, "unknown", "method not installed in this version")
+        kind = str(spec.kind)
         if (missing := owner_lacks(entry, method, kind)) is not None:
             return missing
-        if kind == "black-box":
-            # black-box compare tests query evidence, not a fingerprint: one campaign per suspect
+        if spec.kind is not Kind.WEIGHTS:
+            # output methods test query evidence, not a fingerprint: one campaign per suspect
             return not_applicable(method, kind, "black-box: search the suspect's endpoint URL to use the owner keys")
         suspect_fp = self._suspect_fp(method)
         if isinstance(suspect_fp, LineageError):
             return not_applicable(method, kind, f"suspect: {suspect_fp}")
         owner_fp = self._owner_fp(entry.name, method)
+        config = spec.default_config()
         try:
-            # an empty null: only the score is wanted, and some methods would build their own nulls
-            best = float(spec.compare(owner_fp, owner_fp, null=_NO_NULL).score)
+            best = float(spec.score(owner_fp, owner_fp, config))
             null = self._registry_null(entry, method, owner_fp, best)
             # the method judges the score against the registry null with its own rules
-            result = spec.compare(owner_fp, suspect_fp, null=null)
+            result = spec.compare(owner_fp, suspect_fp, null=null, config=config)
         except LineageError as exc:
             return not_applicable(method, kind, str(exc))
-        note = str(getattr(result, "note", "") or "")
+        note = result.note
         if not math.isfinite(float(result.score)):
             return not_applicable(method, kind, note or "score undefined for this pair")
         return method_evidence(method, kind, float(result.score), float(result.p_value), result.verdict, null,
@@ -224,10 +190,11 @@ class _Comparer:
                   and not same_weights(e, entry)]
         others = evenly_spaced(others, self.null_size)
         spec = METHODS[method]
+        config = spec.default_config()
         scores = []
         for other in others:
             try:
-                scores.append(float(spec.compare(owner_fp, self._owner_fp(other.name, method), null=_NO_NULL).score))
+                scores.append(float(spec.score(owner_fp, self._owner_fp(other.name, method), config)))
             except LineageError:
                 continue  # not comparable with this owner (other vocabulary, say): not part of its null
         # orientation from the copy's score: a method's related direction is where a copy lies
@@ -237,7 +204,8 @@ class _Comparer:
     def _suspect_fp(self, method: str) -> Any:
         if method not in self._suspect_fps:
             try:
-                self._suspect_fps[method] = METHODS[method].fingerprint(self.suspect)
+                spec = METHODS[method]
+                self._suspect_fps[method] = spec.fingerprint(self.suspect, spec.default_config())
             except LineageError as exc:
                 self._suspect_fps[method] = exc
         return self._suspect_fps[method]
@@ -249,38 +217,3 @@ class _Comparer:
         return self._owner_fps[(name, method)]
 
 
-def owner_lacks(entry: Entry, method: str, kind: str) -> MethodEvidence | None:
-    """Why ``method`` cannot apply for lack of the owner's fingerprint; None when it is stored."""
-    stored = entry.fingerprints.get(method)
-    if stored is None:
-        return not_applicable(method, kind, "not fingerprinted when registered (re-add to include it)")
-    if stored.blob is None:
-        return not_applicable(method, kind, f"owner: {stored.note}")
-    return None
-
-
-def evenly_spaced(items: list[T], n: int) -> list[T]:
-    """At most ``n`` of ``items``, evenly spaced, so that a null does not depend on registration order."""
-    if len(items) <= n:
-        return items
-    return [items[int(i)] for i in np.linspace(0, len(items) - 1, n)]
-
-
-def same_weights(a: Entry, b: Entry) -> bool:
-    """Byte-identical weight files: a duplicate registration, not an unrelated model."""
-    fa = sorted(a.provenance.get("weight_files", {}).values())
-    return bool(fa) and fa == sorted(b.provenance.get("weight_files", {}).values())
-
-
-def with_progress(items: list[T], enabled: bool, description: str) -> Iterator[T]:
-    if not enabled or not items:
-        yield from items
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(transient=True, console=Console(stderr=True)) as bar:
-        task = bar.add_task(description, total=len(items))
-        for item in items:
-            yield item
-            bar.advance(task)

@@ -26,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LineageError, RegistryError
+from ..errors import InputError, LineageError, RegistryError
 from ..methods import METHODS, fingerprint_io
+from ..methods.base import fingerprint_all, resolve
+from ..progress import track
 from ..weights import Checkpoint, open_checkpoint
 from .provenance import provenance as provenance_of
 from .provenance import sha256_file
@@ -218,14 +220,13 @@ class Registry:
         except LineageError:
             summary = None  # no embedding: never shortlisted by summary, still compared by methods
         stored: dict[str, StoredFingerprint] = {}
-        for method in _progress(chosen, progress, f"fingerprinting {name}"):
-            spec = METHODS[method]
-            try:
-                fp = spec.fingerprint(ckpt)
-            except LineageError as exc:
-                stored[method] = StoredFingerprint(method, spec.kind, None, str(exc))
-                continue
-            stored[method] = StoredFingerprint(method, spec.kind, self.write_blob(method, fp))
+        for method in (track(chosen, f"fingerprinting {name}") if progress else chosen):
+            kind = str(METHODS[method].kind)
+            fp = fingerprint_all(ckpt, [method])[method]
+            if isinstance(fp, LineageError):
+                stored[method] = StoredFingerprint(method, kind, None, str(fp))
+            else:
+                stored[method] = StoredFingerprint(method, kind, self.write_blob(method, fp))
         return self.insert(name, prov, summary, stored, replace=replace)
 
     def insert(self, name: str, provenance: dict[str, Any], summary: Summary | None,
@@ -378,24 +379,7 @@ def _entry(row: tuple, fps: dict[str, StoredFingerprint]) -> Entry:
 
 
 def _choose_methods(methods: Sequence[str] | None) -> list[str]:
-    if methods is None:
-        return sorted(METHODS)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise RegistryError(f"unknown method(s) {', '.join(unknown)}; registered: {', '.join(sorted(METHODS)) or 'none'}")
-    return list(dict.fromkeys(methods))
-
-
-def _progress(items: list[str], enabled: bool, description: str) -> Iterator[str]:
-    if not enabled or not items:
-        yield from items
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    # stderr: stdout may be carrying --json
-    with Progress(transient=True, console=Console(stderr=True)) as bar:
-        task = bar.add_task(description, total=len(items))
-        for item in items:
-            yield item
-            bar.advance(task)
+    try:
+        return sorted(resolve(None)) if methods is None else resolve(methods)
+    except InputError as exc:
+        raise RegistryError(str(exc)) from None

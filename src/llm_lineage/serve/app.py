@@ -181,7 +181,8 @@ def _complete(backend: LocalBackend, options: ServeOptions, name: str, body: dic
         raise BadRequest("prompt is empty", "prompt")
     if any(not 0 <= t < backend.vocab_size for t in ids):
         raise BadRequest(f"prompt token ids must be in [0, {backend.vocab_size})", "prompt")
-    max_tokens = int(body.get("max_tokens") if body.get("max_tokens") is not None else 16)
+    raw_max_tokens: Any = body.get("max_tokens")
+    max_tokens = int(raw_max_tokens) if raw_max_tokens is not None else 16
     if max_tokens < 1:
         raise BadRequest("max_tokens must be >= 1", "max_tokens")
     top_k = body.get("logprobs")
@@ -249,7 +250,11 @@ def _logprobs_block(backend: LocalBackend, options: ServeOptions, prompt_ids: li
     def rnd(x: float) -> float:
         return round(x, options.logprob_decimals) if options.logprob_decimals is not None else float(x)
 
-    tokens, token_logprobs, tops, offsets, offset = [], [], [], [], 0
+    tokens: list[str] = []
+    token_logprobs: list[float | None] = []
+    tops: list[dict[str, float] | None] = []
+    offsets: list[int] = []
+    offset = 0
     for token_id, lp in rows:
         tokens.append(token(token_id))
         offsets.append(offset)

@@ -63,7 +63,7 @@ class LocalBackend:
         return [int(t) for t in prompt]
 
     def piece(self, token_id: int) -> str:
-        return self._pieces[token_id] if 0 <= token_id < self.vocab_size else ""
+        return str(self._pieces[token_id]) if 0 <= token_id < self.vocab_size else ""
 
     # --- the model -----------------------------------------------------------------------------
 

@@ -33,7 +33,8 @@ def running(backend: LocalBackend, options: ServeOptions = ServeOptions(), *, se
     sock.listen(128)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  (not the main thread)
+    # not the main thread: signals stay with the caller (uvicorn's attribute is not in its stubs)
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"serve:{port}")
     thread.start()
     url = f"http://127.0.0.1:{port}/v1"

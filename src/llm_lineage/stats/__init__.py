@@ -1,5 +1,7 @@
-"""Null distributions, calibration and p-values, shared by every method."""
+"""Null distributions, calibration and p-values, shared by every method. Pure maths: no model is
+built, read or trained here; callers hand in the scores."""
 
 from .calibration import NullCalibration, Verdict, calibrate, decide, format_p
+from .nulls import NullSummary, summarize
 
-__all__ = ["NullCalibration", "Verdict", "calibrate", "decide", "format_p"]
+__all__ = ["NullCalibration", "NullSummary", "Verdict", "calibrate", "decide", "format_p", "summarize"]

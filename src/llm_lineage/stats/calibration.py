@@ -15,6 +15,7 @@ choice: it widens with ``sqrt(1 + 1/n)`` and has ``n - 1`` degrees of freedom)::
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -38,6 +39,7 @@ class NullCalibration:
     scores: tuple[float, ...]
     higher_is_related: bool = True
     source: str = ""  # what the null was built from, for the report
+    models: tuple[str, ...] = ()  # the model behind each score, where the caller named them
 
     @property
     def n(self) -> int:
@@ -82,10 +84,13 @@ class NullCalibration:
         return thr if self.higher_is_related else -thr
 
 
-def calibrate(scores, *, higher_is_related: bool = True, source: str = "") -> NullCalibration:
+def calibrate(scores: Iterable[float], *, higher_is_related: bool = True, source: str = "",
+              models: Sequence[object] = ()) -> NullCalibration:
+    """A null from finite ``scores`` (NaN: a model the method could not score, left out with its name)."""
     arr = np.asarray(list(scores), dtype=np.float64)
-    arr = arr[np.isfinite(arr)]
-    return NullCalibration(tuple(float(x) for x in arr), higher_is_related, source)
+    keep = np.isfinite(arr)
+    names = tuple(str(m) for m, k in zip(models, keep, strict=True) if k) if len(models) else ()
+    return NullCalibration(tuple(float(x) for x in arr[keep]), higher_is_related, source, names)
 
 
 def decide(score: float, null: NullCalibration, *, alpha: float = 0.01, unrelated_above: float = 0.1,

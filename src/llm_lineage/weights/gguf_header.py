@@ -96,7 +96,7 @@ class GGUFHeader:
         n_elements = int(np.prod(info.shape))
         plain = _PLAIN.get(info.tensor_type.name)
         if plain is not None:
-            return np.dtype(plain).newbyteorder(self._order), n_elements, shape
+            return np.dtype(plain).newbyteorder(self._order), n_elements, shape  # type: ignore[arg-type]  # "<" or ">"
         block, size = GGML_QUANT_SIZES[info.tensor_type]
         return np.dtype(np.uint8), n_elements // block * size, quant_shape_to_byte_shape(shape, info.tensor_type)
 

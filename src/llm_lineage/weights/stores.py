@@ -122,7 +122,7 @@ class SafetensorsStore:
         raw = np.empty(end - begin, dtype=np.uint8)
         with path.open("rb", buffering=0) as fh:
             fh.seek(data_start + begin)
-            if fh.readinto(memoryview(raw)) != end - begin:
+            if fh.readinto(memoryview(raw)) != end - begin:  # type: ignore[arg-type]  # ndarray is a buffer
                 raise CorruptCheckpoint(f"{path}: {key!r} runs past the end of the file")
         if stored == "BF16":
             arr = _widen_bf16(raw)
@@ -217,7 +217,7 @@ class GGUFStore:
             self._header = GGUFHeader(path)
         except Exception as exc:
             raise CorruptCheckpoint(f"{path} is not a readable GGUF file ({exc})") from None
-        self.files = (path,)
+        self.files: tuple[Path, ...] = (path,)
         fields = self._header.fields
         self.metadata = {name: value for name, value in fields.items()
                          if not name.startswith("tokenizer.ggml.") or name.endswith(("model", "_id"))}

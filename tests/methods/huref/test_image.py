@@ -40,11 +40,10 @@ def test_similar_features_give_similar_images() -> None:
 
 def test_owner_and_finetuned_look_alike_unrelated_do_not(victim: Path, finetuned: Path, lora_merged: Path,
                                                          unrelated_llama: Path, unrelated_qwen2: Path) -> None:
-    from llm_lineage.stats.nulls import reference_models
-    from llm_lineage.weights import open_checkpoint
+    from llm_lineage import zoo
 
     # null: image similarity of the owner with the unrelated reference models
-    null_models = reference_models(open_checkpoint(victim), n_zoo=4, include_shared=False)
+    null_models = zoo.null_models("llama")
     null = calibrate([_similarity(victim, m) for m in null_models])
     for suspect in (finetuned, lora_merged):
         s = _similarity(victim, suspect)

@@ -27,7 +27,7 @@ TRANSFORMS = {
     "scale": lambda m, seed: reparam.scale(m, seed=seed, factor=8.0),
 }
 _IDS = torch.tensor([[1, 17, 99, 250, 3, 480, 64, 7, 300, 2, 45, 128]])
-_NO_CACHE = {"cache": False, "n_zoo_nulls": 0}
+_NO_CACHE = {"cache": False}
 
 
 def _logits(model) -> torch.Tensor:

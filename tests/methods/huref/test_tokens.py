@@ -51,7 +51,7 @@ def test_shared_strings_align_two_vocabularies(shared_models: Path) -> None:
     owner_strings, _ = tokens.vocabulary(owner)
     suspect_strings, _ = tokens.vocabulary(suspect)
     assert len(ids_owner) == len(ids_suspect) > 100  # byte pieces and a few merges are shared
-    assert all(owner_strings[i] == suspect_strings[j] for i, j in zip(ids_owner, ids_suspect))
+    assert all(owner_strings[i] == suspect_strings[j] for i, j in zip(ids_owner, ids_suspect, strict=True))
 
 
 def test_gguf_vocabulary_without_tokenizer_json(shared_models: Path) -> None:

@@ -43,7 +43,7 @@ def test_copy_scores_100_and_null_excludes_the_pair(victim: Path) -> None:
 
 def test_real_checkpoints_quantised_copy_and_hard_negative(shared_models: Path) -> None:
     stories = shared_models / "hf" / "stories260k"
-    config = HurefConfig(n_zoo_nulls=2)  # zoo nulls of this shape train 5 blocks: keep the test cheap
+    config = HurefConfig()
     derived = verify(stories, shared_models / "hf" / "stories260k-q80", config)
     assert derived.verdict is Verdict.DERIVED and derived.score > 99
     # same data, same vocabulary, same shape, independent training: the hard negative
@@ -55,12 +55,12 @@ def test_real_checkpoints_quantised_copy_and_hard_negative(shared_models: Path) 
 
 def test_different_tokenizers_use_shared_token_strings(shared_models: Path) -> None:
     stories = shared_models / "hf" / "stories260k"
-    result = verify(stories, shared_models / "hf" / "aidreams260k", HurefConfig(n_zoo_nulls=2))
+    result = verify(stories, shared_models / "hf" / "aidreams260k", HurefConfig())
     assert result.token_alignment == "strings" and result.notes
     assert 16 <= result.n_tokens <= 512
     # independent, but its few shared pieces (bytes, single characters) are used alike by any
     # model of English text: the score sits far below a copy's, inside the real-model null
-    copy = verify(stories, shared_models / "hf" / "stories260k-q80", HurefConfig(n_zoo_nulls=2))
+    copy = verify(stories, shared_models / "hf" / "stories260k-q80", HurefConfig())
     assert result.score < copy.score - 30
     assert result.score < result.null.max + 2 * result.null.std
 

@@ -2,8 +2,8 @@
 
 The zoo's standard victim has two layers, over which any Pearson correlation is +-1, so the
 lineage tests use an eight-layer victim trained by the zoo's recipe, and derive suspects from it.
-Null models come from ``stats.nulls.reference_models`` (zoo models of the victim's shape, other
-seeds, the same recipe), exactly as ``verify`` gathers them.
+Null models are zoo models of the victim's shape (other seeds, the same recipe), built explicitly
+with ``zoo.null_models`` and handed in.
 """
 
 from __future__ import annotations

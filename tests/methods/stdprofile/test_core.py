@@ -11,8 +11,16 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from llm_lineage import errors, zoo
-from llm_lineage.methods import METHODS, fingerprint_io
-from llm_lineage.methods.stdprofile import StdProfileConfig, compare, correlate, fingerprint, layer_std, verify
+from llm_lineage.methods import METHODS, Kind, Method, fingerprint_io
+from llm_lineage.methods.stdprofile import (
+    StdProfileConfig,
+    StdProfileMethod,
+    compare,
+    correlate,
+    fingerprint,
+    layer_std,
+    verify,
+)
 from llm_lineage.methods.stdprofile.core import StdProfile, resample, score
 from llm_lineage.stats import Verdict, calibrate
 from llm_lineage.weights import open_checkpoint
@@ -202,16 +210,17 @@ def test_verify_takes_saved_fingerprints_and_extra_null_models(tmp_path):
     suspect = write_checkpoint(tmp_path / "suspect", base, seed=2)  # same profile, other draws
     nulls = [write_checkpoint(tmp_path / f"null{i}", rng.uniform(0.02, 0.1, (4, 10)), seed=10 + i) for i in range(6)]
     saved = fingerprint_io.save(tmp_path / "owner-fp", {"std-profile": fingerprint(owner)})
-    config = StdProfileConfig(null_models=tuple(map(str, nulls[:3])))
-    from_file = verify(saved, suspect, config, null=nulls[3:])
-    direct = verify(owner, suspect, config, null=nulls[3:])
-    assert len(from_file.null_scores) == 6 and from_file.score == pytest.approx(direct.score)
+    config = StdProfileConfig()
+    from_file = verify(saved, suspect, config, references=nulls)
+    direct = verify(owner, suspect, config, references=nulls)
+    assert from_file.score == pytest.approx(direct.score)
+    assert len(from_file.null_scores) >= 6 and {str(n) for n in nulls} <= set(from_file.null.models)
     assert from_file.verdict is direct.verdict is Verdict.DERIVED
-    assert verify(owner, nulls[0], config, null=nulls[3:]).verdict is not Verdict.DERIVED  # a null model itself
+    assert verify(owner, nulls[0], config, references=nulls).verdict is not Verdict.DERIVED  # a null model itself
 
 
 def test_registered_in_methods():
-    spec = METHODS["std-profile"]
-    assert spec.kind == "white-box" and spec.plot is not None
-    assert spec.verify.__module__.endswith("stdprofile.core")
+    method = METHODS["std-profile"]
+    assert method.kind is Kind.WEIGHTS and type(method).plot is not Method.plot
+    assert isinstance(method, StdProfileMethod)
     assert StdProfileConfig().min_layers == 3

@@ -1,7 +1,7 @@
 """Zoo lineage: derived models keep the victim's profile; rescaling breaks it; same-recipe models share it.
 
-Victim: the zoo's llama recipe (300 steps) with eight layers. Null: ``stats.nulls.reference_models``
-as ``verify`` gathers it (same-shape zoo models of other seeds, and the shared real checkpoints).
+Victim: the zoo's llama recipe (300 steps) with eight layers. Null: ``zoo.null_models`` of that shape
+(other seeds, the same recipe), built explicitly and handed in.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from llm_lineage.weights import open_checkpoint
 
 # two same-shape zoo models of other seeds (each trained once, then cached) plus the shared real
 # checkpoints: the null verify gathers by default, with fewer zoo models to keep the suite quick
-CONFIG = StdProfileConfig(n_reference=2)
+CONFIG = StdProfileConfig()
 
 # realistic derivations of a pre-trained model: learning rates well below the victim's 3e-3.
 # (Harsher ones move a tiny model's flat V/O profiles much more: see the README's table.)
@@ -39,7 +39,9 @@ def victim_profile(deep_victim):
 
 @pytest.fixture(scope="module")
 def null(deep_victim, victim_profile):
-    return null_calibration(victim_profile, CONFIG, owner_ckpt=open_checkpoint(deep_victim))
+    # the deep victim's recipe (conftest.py: 300 steps, eight layers), other seeds
+    references = zoo.null_models("llama", train_steps=300, num_hidden_layers=open_checkpoint(deep_victim).n_layers)
+    return null_calibration(victim_profile, CONFIG, references)
 
 
 def _derive(victim, derived_dir, name):
@@ -93,6 +95,6 @@ def test_permuting_heads_and_neurons_leaves_the_profile_exactly(deep_victim, der
 
 def test_two_layer_models_are_always_inconclusive(victim, unrelated_llama, unrelated_qwen2):
     """Over two layers every correlation is +-1: the zoo's standard victim cannot be judged this way."""
-    result = verify(victim, victim, StdProfileConfig(null_models=(str(unrelated_llama), str(unrelated_qwen2))))
+    result = verify(victim, victim, StdProfileConfig(), references=(unrelated_llama, unrelated_qwen2))
     assert result.verdict is Verdict.INCONCLUSIVE and "2 layers" in result.note
     assert np.isnan(result.score)

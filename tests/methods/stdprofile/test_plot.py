@@ -43,7 +43,7 @@ def test_comparison_figure_has_four_panels_with_correlations_in_titles(three_pro
         # what is drawn is the z-scored profile of each model, over its layers
         np.testing.assert_allclose(lines[0].get_ydata(), zscore(owner.sigma[owner.projections.index(proj)]))
         np.testing.assert_allclose(lines[1].get_xdata(), np.arange(suspect.n_layers))
-    assert "verdict" in fig._suptitle.get_text()
+    assert "verdict" in fig.get_suptitle()
     _png_is_drawn(plot_comparison(owner, suspect, result, tmp_path / "pair.png"))
 
 

@@ -44,14 +44,24 @@ def test_the_hard_negative_scores_far_below_the_copy(profiles):
     assert score(profiles["stories260k"], profiles["aidreams260k"]) < 0.5  # 4 layers against 5
 
 
-def test_the_quantised_copy_is_called_derived(hf):
-    # verify's own null: four stories260k-shaped zoo models (built once, cached) and the four
-    # other shared families
-    result = verify(hf["stories260k"], hf["stories260k-q80"])
-    assert result.score > 0.9999 and len(result.null_scores) == 8
+@pytest.fixture(scope="module")
+def stories_shaped_references():
+    """Four zoo models of stories260k's shape (other seeds, the zoo recipe), built explicitly: the
+    methods never train a null; a careful owner brings references of their own model's shape."""
+    from llm_lineage import zoo
+
+    return zoo.null_models("llama", num_hidden_layers=5, intermediate_size=172, head_dim=8, num_attention_heads=8,
+                           num_key_value_heads=4, tie_word_embeddings=True)
+
+
+def test_the_quantised_copy_is_called_derived(hf, stories_shaped_references):
+    # the null: four stories260k-shaped zoo models and the four other shared families
+    # ($LLM_LINEAGE_REFERENCES of the test run)
+    result = verify(hf["stories260k"], hf["stories260k-q80"], references=stories_shaped_references)
+    assert result.score > 0.9999 and len(result.null_scores) >= 8
     assert result.score > max(result.null_scores) and result.z_score > 3
     assert result.verdict is Verdict.DERIVED and result.p_value < 0.01, result
-    hard = verify(hf["stories260k"], hf["llama2xs"])
+    hard = verify(hf["stories260k"], hf["llama2xs"], references=stories_shaped_references)
     assert hard.verdict is not Verdict.DERIVED and hard.p_value > 0.05
 
 
@@ -59,5 +69,5 @@ def test_independent_runs_of_one_recipe_correlate_but_are_not_called_derived(hf,
     """The method's known weakness: the BabyLlamas share author, recipe and data, not weights."""
     assert score(profiles["babyllama-tok105"], profiles["babyllama-tok361"]) > 0.9
     nulls = tuple(str(hf[n]) for n in ("stories260k", "llama2xs", "aidreams260k"))
-    result = verify(hf["babyllama-tok105"], hf["babyllama-tok361"], StdProfileConfig(null_models=nulls))
+    result = verify(hf["babyllama-tok105"], hf["babyllama-tok361"], StdProfileConfig(), references=nulls)
     assert result.verdict is not Verdict.DERIVED and result.p_value > 0.01

@@ -6,10 +6,17 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from llm_lineage.methods.subspace.core import (alignment, compatibility, count_above_noise, estimate_hidden_size,
-                                               null_residual_cdf, residuals)
+from llm_lineage.methods.subspace.core import (
+    alignment,
+    compatibility,
+    count_above_noise,
+    estimate_hidden_size,
+    null_residual_cdf,
+    residuals,
+)
 from llm_lineage.methods.subspace.key import orthonormal_basis
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from llm_lineage.methods import Kind
 from llm_lineage.methods.subspace import SubspaceConfig, verify
 from llm_lineage.outputs import SimulatedAPI
 from llm_lineage.stats import Verdict
@@ -86,6 +87,6 @@ def test_model_paths_work_as_in_the_demo(victim, unrelated_llama):
     from llm_lineage.methods import METHODS
 
     spec = METHODS["subspace"]
-    assert spec.kind == "black-box"
+    assert spec.kind is Kind.OUTPUTS
     assert spec.verify(victim, victim).verdict is Verdict.DERIVED
     assert spec.verify(victim, unrelated_llama).verdict is Verdict.UNRELATED

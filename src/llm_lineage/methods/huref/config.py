@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 from ...errors import InputError
 
@@ -29,10 +28,6 @@ class HurefConfig:
     tokens : tuple of str, optional
         A user-given token set (token strings as the vocabulary spells them); overrides the
         least-frequent selection.
-    n_zoo_nulls : int
-        Unrelated zoo models of the owner's family in the null distribution.
-    null_paths : tuple of Path
-        Further unrelated models for the null (``--null``).
     alpha : float
         p-value below which the verdict is ``derived``.
     cache : bool
@@ -43,8 +38,6 @@ class HurefConfig:
     layers: tuple[int, ...] | Literal["all"] = (-2, -1)
     n_tokens: int = 4096
     tokens: tuple[str, ...] | None = None
-    n_zoo_nulls: int = 4
-    null_paths: tuple[Path, ...] = field(default_factory=tuple)
     alpha: float = 0.01
     cache: bool = True
 
@@ -55,14 +48,3 @@ class HurefConfig:
             raise InputError(f"n_tokens must be at least 2, not {self.n_tokens}")
         if self.layers != "all" and (not isinstance(self.layers, tuple) or not self.layers):
             raise InputError(f"layers must be 'all' or a non-empty tuple of block indices, not {self.layers!r}")
-
-    def with_options(self, **options: Any) -> HurefConfig:
-        """A copy with the given fields replaced; ``None`` values are ignored (unset CLI options)."""
-        given = {k: v for k, v in options.items() if v is not None}
-        if "layers" in given and given["layers"] != "all":
-            given["layers"] = tuple(int(x) for x in given["layers"])
-        if "null_paths" in given:
-            given["null_paths"] = tuple(Path(p) for p in given["null_paths"])
-        if "tokens" in given:
-            given["tokens"] = tuple(given["tokens"])
-        return replace(self, **given)

@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ...errors import InputError, KeyFileError, VocabularyMismatch
-from ...stats import NullCalibration, Verdict, calibrate, decide
-from ...stats.nulls import NullSummary, cached_null_scores, model_identity, reference_models, summarize
-from ...weights import Checkpoint, ModelConfig, open_checkpoint
+from ...errors import InputError, KeyFileError, LineageError, VocabularyMismatch
+from ...references import how_to_fix, reference_models
+from ...stats import NullCalibration, calibrate, decide, summarize
+from ...stats.nulls import cached_null_scores, model_identity
+from ...weights import Checkpoint, open_checkpoint
+from ..base import Kind, Method, Result
 from . import terms, tokens
 from .config import HurefConfig
 
@@ -61,22 +64,13 @@ class HurefFingerprint:
 
 
 @dataclass(frozen=True)
-class HurefResult:
-    """ICS of a suspect against an owner, with the null behind the verdict."""
+class HurefResult(Result):
+    """ICS of a suspect against an owner (``score``: 100 x mean Pearson correlation, in [-100, 100])."""
 
-    method: str
-    score: float                  # ICS, 100 x mean Pearson correlation, in [-100, 100]
-    p_value: float
-    verdict: Verdict
     z_score: float
-    threshold: float              # ICS an unrelated model exceeds with probability alpha
     slice_correlations: dict[str, float]
     n_tokens: int
     token_alignment: str          # "ids" (same tokenizer) or "strings" (shared token strings)
-    null: NullSummary
-    owner: str = ""
-    suspect: str = ""
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 # --- fingerprint ---------------------------------------------------------------------------------
@@ -121,7 +115,7 @@ def fingerprint(model: Checkpoint | str | Path, config: HurefConfig = HurefConfi
         mode=config.mode, model=str(ckpt.path),
         config={f: getattr(ckpt.config, f) for f in _CONFIG_FIELDS},
         tokenizer_hash=ckpt.tokenizer_hash(), slices=tuple(slices),
-        tokens=tokens.strings_of(ckpt, ids), token_ids=ids, embedding=embedding, terms=np.stack(mats))
+        tokens=tokens.strings_of(ckpt, ids.tolist()), token_ids=ids, embedding=embedding, terms=np.stack(mats))
     if key is not None:
         _cache_put(key, fp)
     return fp
@@ -140,9 +134,9 @@ _MEMORY: dict[str, HurefFingerprint] = {}
 
 
 def _cache_path(key: str) -> Path:
-    from ... import zoo
+    from ...paths import cache_root
 
-    return zoo.cache_dir().parent / "fingerprints" / f"huref-{key}.safetensors"
+    return cache_root() / "fingerprints" / f"huref-{key}.safetensors"
 
 
 def _cache_get(key: str) -> HurefFingerprint | None:
@@ -224,52 +218,43 @@ def ics(owner: HurefFingerprint, suspect: HurefFingerprint, by: str = "auto") ->
     return float(100 * np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
-def null_calibration(owner: HurefFingerprint, config: HurefConfig = HurefConfig(), *,
-                     owner_ckpt: Checkpoint | None = None, exclude: tuple[str | Path, ...] = ()
-                     ) -> tuple[NullCalibration, list[Path]]:
+def null_calibration(owner: HurefFingerprint, config: HurefConfig, references: Sequence[Path]) -> NullCalibration:
     """ICS of the owner against unrelated reference models, on the owner's own token ids."""
-    base = owner_ckpt if owner_ckpt is not None else ModelConfig.from_dict(dict(owner.config), source=owner.model)
-    exclude = (*exclude, owner.model)
-    models = reference_models(base, n_zoo=config.n_zoo_nulls, extra=config.null_paths, exclude=exclude)
 
     def score(path: Path) -> float:
-        ckpt = open_checkpoint(path)
-        ids = owner.token_ids[owner.token_ids < ckpt.config.vocab_size]
-        if len(ids) < _MIN_SHARED_TOKENS:
-            return float("nan")
         try:
+            ckpt = open_checkpoint(path)
+            ids = owner.token_ids[owner.token_ids < ckpt.config.vocab_size]
+            if len(ids) < _MIN_SHARED_TOKENS:
+                return float("nan")
             return ics(owner, fingerprint(ckpt, config, token_ids=ids), by="ids")
-        except InputError:
+        except LineageError:
             return float("nan")  # a reference model this method cannot read is no evidence
 
     key = hashlib.sha256(f"{owner.digest}:{config.layers}".encode()).hexdigest()
-    scores = cached_null_scores(f"huref-{config.mode}", key, models, score, use_cache=config.cache)
-    null = calibrate(scores, source=f"ICS of the owner with {len(models)} unrelated models")
-    return null, models
+    scores = cached_null_scores(f"huref-{config.mode}", key, references, score, use_cache=config.cache)
+    return calibrate(scores, source=f"ICS of the owner with {len(references)} unrelated models", models=references)
 
 
-def compare(owner: HurefFingerprint, suspect: HurefFingerprint, *, null: NullCalibration | None = None,
-            config: HurefConfig | None = None, owner_ckpt: Checkpoint | None = None) -> HurefResult:
-    """ICS of ``suspect`` against ``owner`` with a calibrated verdict.
-
-    ``null`` defaults to :func:`null_calibration` of the owner (built once, then cached).
-    """
-    config = config or HurefConfig(mode=owner.mode)  # type: ignore[arg-type]
+def compare(owner: HurefFingerprint, suspect: HurefFingerprint, *, null: NullCalibration | None,
+            config: HurefConfig | None = None) -> HurefResult:
+    """ICS of ``suspect`` against ``owner`` with a calibrated verdict (``inconclusive`` without a null)."""
+    config = config or HurefConfig(mode=owner.mode)  # type: ignore[arg-type]  # a stored mode is valid
     corr, n_tokens, by = slice_correlations(owner, suspect)
     values = np.array(list(corr.values()))
     score = float(100 * np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-    models: list[Path] = []
-    if null is None:
-        null, models = null_calibration(owner, config, owner_ckpt=owner_ckpt, exclude=(suspect.model,))
-    notes = ()
+    null = null if null is not None else calibrate([])
+    notes: list[str] = []
     if by == "strings":
-        notes = (f"tokenizers differ: X is the {n_tokens} token strings both vocabularies share",)
+        notes.append(f"tokenizers differ: X is the {n_tokens} token strings both vocabularies share")
+    if null.n < 3:
+        notes.append(how_to_fix(null.n, config.alpha))
     return HurefResult(
         method=config.mode, score=score, p_value=null.p_value(score, config.alpha),
         verdict=decide(score, null, alpha=config.alpha, best_possible=100.0),
         z_score=null.z_score(score), threshold=null.threshold(config.alpha),
         slice_correlations=corr, n_tokens=n_tokens, token_alignment=by,
-        null=summarize(null, models), owner=owner.model, suspect=suspect.model, notes=notes)
+        null=summarize(null), owner=owner.model, suspect=suspect.model, notes=tuple(notes))
 
 
 # --- the entry point ---------------------------------------------------------------------------
@@ -303,8 +288,10 @@ def pair_fingerprints(owner: str | Path | Checkpoint, suspect: str | Path | Chec
             return (fingerprint(owner_ckpt, config, token_ids=ids_owner),
                     fingerprint(suspect_ckpt, config, token_ids=ids_suspect), owner_ckpt)
     if owner_fp is None:
+        assert owner_ckpt is not None  # opened above whenever no saved fingerprint was given
         owner_fp = fingerprint(owner_ckpt, config)
     if suspect_fp is None:
+        assert suspect_ckpt is not None
         same_vocab = suspect_ckpt.tokenizer_hash() in (None, owner_fp.tokenizer_hash) or owner_fp.tokenizer_hash is None
         ids = owner_fp.token_ids if same_vocab and config.tokens is None else None
         if ids is not None:
@@ -313,20 +300,86 @@ def pair_fingerprints(owner: str | Path | Checkpoint, suspect: str | Path | Chec
     return owner_fp, suspect_fp, owner_ckpt
 
 
+class HurefMethod(Method[HurefFingerprint, HurefConfig, HurefResult]):
+    """HuRef invariant terms in one of two modes (``invariant`` or ``huref``), each registered by name.
+
+    Null: ICS of the owner against unrelated reference models on the owner's token ids; the
+    p-value is empirical or Student-t prediction (``stats.calibration``), valid when the
+    references are exchangeable with an unrelated suspect. Models trained on the same text share
+    interaction structure (ICS 20-75 for the real independent pairs), so references of other data
+    make the null anti-conservative: see the README.
+    """
+
+    kind = Kind.WEIGHTS
+    config_cls = HurefConfig
+    fingerprint_cls = (HurefFingerprint,)
+    best_possible = 100.0
+
+    def __init__(self, mode: str, describe: str) -> None:
+        self.name = mode  # type: ignore[misc]  # one class, two registered names
+        self.describe = describe  # type: ignore[misc]
+
+    def default_config(self) -> HurefConfig:
+        return HurefConfig(mode=self.name)  # type: ignore[arg-type]  # name is a mode
+
+    def configure(self, config: HurefConfig | None = None, **options: Any) -> HurefConfig:
+        if options.get("layers") not in (None, "all"):
+            options["layers"] = tuple(int(x) for x in options["layers"])
+        if options.get("tokens") is not None:
+            options["tokens"] = tuple(options["tokens"])
+        return super().configure(config, **options)
+
+    def fingerprint(self, source: Checkpoint, config: HurefConfig) -> HurefFingerprint:
+        return fingerprint(source, config)
+
+    def score(self, owner_fp: HurefFingerprint, suspect_fp: HurefFingerprint, config: HurefConfig) -> float:
+        return ics(owner_fp, suspect_fp)
+
+    def null(self, owner_fp: HurefFingerprint, config: HurefConfig, references: Sequence[Path]) -> NullCalibration:
+        return null_calibration(owner_fp, config, references)
+
+    def compare(self, owner_fp: HurefFingerprint, suspect_fp: HurefFingerprint, *, null: NullCalibration | None,
+                config: HurefConfig) -> HurefResult:
+        return compare(owner_fp, suspect_fp, null=null, config=config)
+
+    def load_fingerprint(self, path: str | Path) -> HurefFingerprint | None:
+        return _load_saved(Path(path), self.name)
+
+    def verify(self, owner: str | Path | Checkpoint, suspect: Any, config: HurefConfig | None = None, *,
+               references: Sequence[str | Path] = ()) -> HurefResult:
+        """The template, except that both sides are fingerprinted on one token set: when the
+        tokenizers differ, X is the rarest token strings both vocabularies share."""
+        config = config if config is not None else self.default_config()
+        owner_fp, suspect_fp, _ = pair_fingerprints(owner, suspect, config)
+        models = reference_models(extra=references, exclude=[Path(owner_fp.model), Path(suspect_fp.model)])
+        return compare(owner_fp, suspect_fp, null=null_calibration(owner_fp, config, models), config=config)
+
+    def plot(self, owner_fp: HurefFingerprint, suspect_fp: Any, result: HurefResult, path: Path) -> Path | None:
+        from .plot import plot_comparison
+
+        return plot_comparison(owner_fp, suspect_fp, result, path)
+
+
+INVARIANT = HurefMethod("invariant", "HuRef invariant terms with norm gains folded (ICS); survives fine-tuning, "
+                                     "residual rotation/permutation, Q/K, V/O and FFN scaling; needs the weights")
+HUREF = HurefMethod("huref", "HuRef invariant terms as published (ICS); survives fine-tuning, permutation and "
+                             "scaling, not norm folding with residual rotation")
+
+
 def verify(owner: str | Path | Checkpoint, suspect: str | Path | Checkpoint,
            config: HurefConfig | None = None, *, mode: str | None = None,
-           layers: tuple[int, ...] | str | None = None, null: tuple[str | Path, ...] | None = None,
+           layers: tuple[int, ...] | str | None = None, references: Sequence[str | Path] = (),
            tokens: tuple[str, ...] | None = None) -> HurefResult:
     r"""Does ``suspect`` share a base model with ``owner``? Both are model paths or fingerprint files.
 
     The default ``invariant`` mode survives residual rotation/permutation with norm folding,
     per-head Q/K and V/O scaling and FFN neuron permutation/scaling; ``huref`` is the paper's
-    terms on the stored weights. ``layers`` (negative: from the end), ``null`` (extra unrelated
-    models) and ``tokens`` (a token list) override ``config``.
+    terms on the stored weights. ``layers`` (negative: from the end) and ``tokens`` (a token list)
+    override ``config``; ``references`` are unrelated models for the null.
 
-    >>> verify("owner_dir", "suspect_dir").verdict            # doctest: +SKIP
+    >>> verify("owner_dir", "suspect_dir", references=["other_dir", ...]).verdict   # doctest: +SKIP
     <Verdict.DERIVED: 'derived'>
     """
-    config = (config or HurefConfig()).with_options(mode=mode, layers=layers, null_paths=null, tokens=tokens)
-    owner_fp, suspect_fp, owner_ckpt = pair_fingerprints(owner, suspect, config)
-    return compare(owner_fp, suspect_fp, config=config, owner_ckpt=owner_ckpt)
+    method = HUREF if (mode or (config.mode if config else "invariant")) == "huref" else INVARIANT
+    config = method.configure(config, mode=mode, layers=layers, tokens=tokens)
+    return method.verify(owner, suspect, config, references=references)

@@ -27,9 +27,10 @@ def plot_comparison(owner: HurefFingerprint | None, suspect: HurefFingerprint | 
     fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(names) + 2), 3.6), constrained_layout=True)
     ax.bar(range(len(names)), values, color="#3e7d3a")
     ax.axhline(result.score, color="black", lw=1.2, label=f"ICS {result.score:.1f}")
-    if result.null.n:
-        ax.axhspan(result.null.mean - 2 * result.null.std, result.null.mean + 2 * result.null.std,
-                   color="#999999", alpha=0.3, label=f"null mean ± 2 sd (n={result.null.n})")
+    null = result.null
+    if null is not None and null.n:
+        ax.axhspan(null.mean - 2 * null.std, null.mean + 2 * null.std,
+                   color="#999999", alpha=0.3, label=f"null mean ± 2 sd (n={null.n})")
         if np.isfinite(result.threshold):
             ax.axhline(result.threshold, color="#b03a2e", ls="--", lw=1, label=f"threshold {result.threshold:.1f}")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
@@ -56,7 +57,7 @@ def side_by_side(owner: HurefFingerprint, suspect: HurefFingerprint, path: str |
     path = Path(path)
     images = [fingerprint_image(owner), fingerprint_image(suspect)]
     fig, axes = plt.subplots(1, 2, figsize=(8, 4.4), constrained_layout=True)
-    for ax, img, fp, who in zip(axes, images, (owner, suspect), ("owner", "suspect")):
+    for ax, img, fp, who in zip(axes, images, (owner, suspect), ("owner", "suspect"), strict=True):
         ax.imshow(img)
         ax.set_title(f"{who}: {Path(fp.model).name}", fontsize=9)
         ax.axis("off")
@@ -73,11 +74,9 @@ def side_by_side(owner: HurefFingerprint, suspect: HurefFingerprint, path: str |
 def fingerprint_images(owner: str | Path, suspect: str | Path, path: str | Path, *, result: HurefResult | None = None,
                        layers: tuple[int, ...] | str | None = None) -> Path:
     """Side-by-side images of two models (or saved fingerprint files), ``invariant`` mode."""
-    from .config import HurefConfig
-    from .core import pair_fingerprints
+    from .core import HUREF, INVARIANT, pair_fingerprints
 
-    config = HurefConfig().with_options(layers=layers)
-    if result is not None and result.method in ("invariant", "huref"):
-        config = config.with_options(mode=result.method)
+    method = HUREF if result is not None and result.method == "huref" else INVARIANT
+    config = method.configure(layers=layers)
     owner_fp, suspect_fp, _ = pair_fingerprints(owner, suspect, config)
     return side_by_side(owner_fp, suspect_fp, path, result)

@@ -99,13 +99,13 @@ def ffn_term(ckpt: Checkpoint, layer: int, mode: str) -> np.ndarray:
     if ckpt.is_moe and ckpt.config.num_experts:
         total = np.zeros((hidden, hidden))
         for expert in range(ckpt.config.num_experts):
-            parts = [ckpt.tensor(r, layer, expert=expert, dtype=np.float64)
-                     for r in ("gate_proj", "up_proj", "down_proj")]
-            total += _gated_term(*parts, gain, mode)
+            gate, up, down = (ckpt.tensor(r, layer, expert=expert, dtype=np.float64)
+                              for r in ("gate_proj", "up_proj", "down_proj"))
+            total += _gated_term(gate, up, down, gain, mode)
         return total
     if ckpt.gated_mlp:
-        parts = [ckpt.tensor(r, layer, dtype=np.float64) for r in ("gate_proj", "up_proj", "down_proj")]
-        return _gated_term(*parts, gain, mode)
+        gate, up, down = (ckpt.tensor(r, layer, dtype=np.float64) for r in ("gate_proj", "up_proj", "down_proj"))
+        return _gated_term(gate, up, down, gain, mode)
     w_in = ckpt.tensor("fc_in", layer, dtype=np.float64)
     w_out = ckpt.tensor("fc_out", layer, dtype=np.float64)
     return (gain[:, None] * w_in.T) @ w_out.T

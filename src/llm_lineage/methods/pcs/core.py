@@ -17,55 +17,35 @@ References
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ...errors import KeyFileError
-from ...stats import NullCalibration, Verdict, calibrate, decide
-from ...stats.nulls import NullSummary, cached_null_scores, model_identity, reference_models, summarize
+from ...errors import LineageError
+from ...references import how_to_fix
+from ...stats import NullCalibration, calibrate, decide, summarize
+from ...stats.nulls import cached_null_scores
 from ...weights import Checkpoint, open_checkpoint
+from ..base import Kind, Method, Result
+from ..pinned import PinnedWeights
 from .config import PCSConfig
 
 
 @dataclass(frozen=True)
-class PCSFingerprint:
+class PCSFingerprint(PinnedWeights):
     """PCS needs both models' weights: its fingerprint points at the checkpoint and pins its files."""
-
-    model: str
-    identity: str     # changes when the weight files do (stats.nulls.model_identity)
-    config: dict[str, Any]
-
-    def checkpoint(self) -> Checkpoint:
-        path = Path(self.model)
-        if not path.exists() or model_identity(path) != self.identity:
-            raise KeyFileError(f"PCS needs the weights of {self.model}, which are gone or changed since fingerprinting",
-                               hint="pass the model directory itself")
-        return open_checkpoint(path)
 
 
 @dataclass(frozen=True)
-class PCSResult:
-    method: str
-    score: float                  # the global cosine, in [-1, 1]
-    p_value: float
-    verdict: Verdict
+class PCSResult(Result):
+    """``score`` is the global cosine, in [-1, 1]."""
+
     z_score: float
-    threshold: float
     role_cosines: dict[str, float]   # per role, pooled over layers
     n_pairs: int                  # tensor pairs of equal role and shape
     n_parameters: int             # parameters in those pairs (per model)
-    null: NullSummary
-    owner: str = ""
-    suspect: str = ""
-
-
-def fingerprint(model: Checkpoint | str | Path, config: PCSConfig = PCSConfig()) -> PCSFingerprint:
-    ckpt = model if isinstance(model, Checkpoint) else open_checkpoint(model)
-    return PCSFingerprint(model=str(ckpt.path), identity=model_identity(ckpt.path),
-                          config={"model_type": ckpt.config.model_type, "hidden_size": ckpt.config.hidden_size})
 
 
 def cosines(owner: Checkpoint, suspect: Checkpoint, *, include_vectors: bool = False
@@ -94,54 +74,69 @@ def cosines(owner: Checkpoint, suspect: Checkpoint, *, include_vectors: bool = F
     return score, role_cos, n_pairs, n_params
 
 
-def null_calibration(owner: Checkpoint, config: PCSConfig = PCSConfig(), *,
-                     exclude: tuple[str | Path, ...] = ()) -> tuple[NullCalibration, list[Path]]:
-    models = reference_models(owner, n_zoo=config.n_zoo_nulls, extra=config.null_paths, exclude=exclude)
+class PCSMethod(Method[PCSFingerprint, PCSConfig, PCSResult]):
+    """Parameter cosine similarity as a registered method: the contract's smallest example.
 
-    def score(path: Path) -> float:
-        return cosines(owner, open_checkpoint(path), include_vectors=config.include_vectors)[0]
+    Null: PCS of the owner with reference models unrelated to it (``Method.null``: scored one at a
+    time, the ones this method cannot pair left out), calibrated by ``stats.calibrate``. The
+    p-value is valid when the references are exchangeable with an unrelated suspect; with fewer
+    than three the verdict is ``inconclusive``.
+    """
 
-    key = hashlib.sha256(f"{model_identity(owner.path)}:{config.include_vectors}".encode()).hexdigest()
-    scores = cached_null_scores("pcs", key, models, score, use_cache=config.cache)
-    return calibrate(scores, source=f"PCS of the owner with {len(models)} unrelated models"), models
+    name = "pcs"
+    kind = Kind.WEIGHTS
+    config_cls = PCSConfig
+    fingerprint_cls = (PCSFingerprint,)
+    best_possible = 1.0
+    describe = ("global cosine of same-shaped weight matrices; survives light fine-tuning, broken by any "
+                "permutation, rotation or rescaling of hidden units")
+
+    def fingerprint(self, source: Checkpoint, config: PCSConfig) -> PCSFingerprint:
+        return PCSFingerprint.of(source)
+
+    def score(self, owner_fp: PCSFingerprint, suspect_fp: PCSFingerprint, config: PCSConfig) -> float:
+        return cosines(owner_fp.checkpoint(), suspect_fp.checkpoint(), include_vectors=config.include_vectors)[0]
+
+    def null(self, owner_fp: PCSFingerprint, config: PCSConfig, references: Sequence[Path]) -> NullCalibration:
+        key = hashlib.sha256(f"{owner_fp.identity}:{config.include_vectors}".encode()).hexdigest()
+        owner = owner_fp.checkpoint()
+
+        def score(path: Path) -> float:
+            try:
+                return cosines(owner, open_checkpoint(path), include_vectors=config.include_vectors)[0]
+            except LineageError:
+                return float("nan")  # a reference this method cannot read is no evidence
+
+        scores = cached_null_scores("pcs", key, references, score, use_cache=config.cache)
+        return calibrate(scores, source=f"PCS of the owner with {len(references)} unrelated models",
+                         models=references)
+
+    def compare(self, owner_fp: PCSFingerprint, suspect_fp: PCSFingerprint, *, null: NullCalibration | None,
+                config: PCSConfig) -> PCSResult:
+        score, role_cos, n_pairs, n_params = cosines(owner_fp.checkpoint(), suspect_fp.checkpoint(),
+                                                     include_vectors=config.include_vectors)
+        null = null if null is not None else calibrate([])
+        notes = () if null.n >= 3 else (how_to_fix(null.n, config.alpha),)
+        return PCSResult(
+            method=self.name, score=score, p_value=null.p_value(score, config.alpha),
+            verdict=decide(score, null, alpha=config.alpha, best_possible=self.best_possible),
+            z_score=null.z_score(score), threshold=null.threshold(config.alpha), role_cosines=role_cos,
+            n_pairs=n_pairs, n_parameters=n_params, null=summarize(null), notes=notes,
+            owner=owner_fp.model, suspect=suspect_fp.model)
 
 
-def compare(owner: PCSFingerprint | Checkpoint, suspect: PCSFingerprint | Checkpoint, *,
-            null: NullCalibration | None = None, config: PCSConfig | None = None) -> PCSResult:
-    config = config or PCSConfig()
-    owner_ckpt = owner.checkpoint() if isinstance(owner, PCSFingerprint) else owner
-    suspect_ckpt = suspect.checkpoint() if isinstance(suspect, PCSFingerprint) else suspect
-    score, role_cos, n_pairs, n_params = cosines(owner_ckpt, suspect_ckpt, include_vectors=config.include_vectors)
-    models: list[Path] = []
-    if null is None:
-        null, models = null_calibration(owner_ckpt, config, exclude=(suspect_ckpt.path,))
-    return PCSResult(
-        method="pcs", score=score, p_value=null.p_value(score, config.alpha),
-        verdict=decide(score, null, alpha=config.alpha, best_possible=1.0),
-        z_score=null.z_score(score), threshold=null.threshold(config.alpha), role_cosines=role_cos,
-        n_pairs=n_pairs, n_parameters=n_params, null=summarize(null, models),
-        owner=str(owner_ckpt.path), suspect=str(suspect_ckpt.path))
+PCS = PCSMethod()
 
 
-def _as_checkpoint(model: str | Path | Checkpoint) -> Checkpoint:
-    from ..fingerprint_io import is_fingerprint_file, load
-
-    if isinstance(model, Checkpoint):
-        return model
-    if is_fingerprint_file(model):
-        fp = load(model)[0].get("pcs")
-        if not isinstance(fp, PCSFingerprint):
-            raise KeyFileError(f"{model} holds no 'pcs' fingerprint")
-        return fp.checkpoint()
-    return open_checkpoint(model)
+def fingerprint(model: Checkpoint | str | Path, config: PCSConfig = PCSConfig()) -> PCSFingerprint:
+    return PCS.fingerprint(model if isinstance(model, Checkpoint) else open_checkpoint(model), config)
 
 
 def verify(owner: str | Path | Checkpoint, suspect: str | Path | Checkpoint, config: PCSConfig | None = None, *,
-           null: tuple[str | Path, ...] | None = None) -> PCSResult:
-    """Global parameter cosine of ``suspect`` against ``owner``, calibrated on unrelated models.
+           references: Sequence[str | Path] = ()) -> PCSResult:
+    """Global parameter cosine of ``suspect`` against ``owner``, calibrated on unrelated ``references``.
 
-    >>> verify("owner_dir", "suspect_dir").score     # doctest: +SKIP
+    >>> verify("owner_dir", "suspect_dir", references=["other_dir", ...]).score     # doctest: +SKIP
     0.97
     """
-    config = (config or PCSConfig()).with_options(null_paths=null)
-    return compare(_as_checkpoint(owner), _as_checkpoint(suspect), config=config)
+    return PCS.verify(owner, suspect, config, references=references)

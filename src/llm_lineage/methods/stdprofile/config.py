@@ -23,12 +23,6 @@ class StdProfileConfig:
         A suspect is ``derived`` when its p-value against the null is below ``alpha``.
     unrelated_above : float
         ... and ``unrelated`` when the p-value is above this; in between, ``inconclusive``.
-    null_models : tuple of str
-        Checkpoints unrelated to the owner (same shape and recipe where possible) whose scores
-        against the owner form the null distribution. Empty: :func:`verify` asks
-        ``llm_lineage.stats.nulls.reference_models`` for ``n_reference`` of them.
-    n_reference : int
-        How many reference models to ask for when ``null_models`` is empty.
     min_layers : int
         Fewest layers (after interpolation) for which a Pearson correlation means anything:
         over two points it is always +-1.
@@ -37,6 +31,4 @@ class StdProfileConfig:
     extras: bool = True
     alpha: float = 0.01
     unrelated_above: float = 0.1
-    null_models: tuple[str, ...] = ()
-    n_reference: int = 4
     min_layers: int = 3

@@ -3,7 +3,7 @@ r"""Per-layer standard deviations of the attention projections: the "intrinsic f
 This module owns the maths: reading a model's profiles (one tensor at a time, through
 ``weights/``), correlating two models' profiles over relative depth, and turning the score into
 a verdict against a null of unrelated models (through ``stats``). Figures are drawn in
-``plot.py``; which models make a good null is ``stats.nulls``'s business.
+``plot.py``; which models make a good null is ``references``'s business.
 
 What it resists and what it does not: the profile is a handful of numbers per layer that
 continued pre-training, fine-tuning, LoRA merges, quantisation, pruning of a few weights and MoE
@@ -19,21 +19,21 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.progress import Progress
 
-from ...errors import ConfigError, KeyFileError
-from ...stats import NullCalibration, Verdict, calibrate, decide, nulls
-from ...stats.nulls import cached_null_scores, reference_models
-from ...weights import Checkpoint, ModelConfig, open_checkpoint
-from .. import fingerprint_io
+from ... import progress as _progress
+from ...errors import ConfigError, LineageError
+from ...references import family, how_to_fix, same_file
+from ...stats import NullCalibration, Verdict, calibrate, decide, summarize
+from ...stats.nulls import cached_null_scores
+from ...weights import Checkpoint, open_checkpoint
+from ..base import Kind, Method, Result
 from .config import EXTRA_ROLES, PROJECTIONS, StdProfileConfig
 
 METHOD = "std-profile"
@@ -63,23 +63,17 @@ class StdProfile:
 
 
 @dataclass(frozen=True)
-class StdProfileResult:
-    """Verdict of the std-profile comparison, with the numbers behind it."""
+class StdProfileResult(Result):
+    """Verdict of the std-profile comparison (``score``: mean Pearson correlation over q, k, v, o)."""
 
-    method: str
-    score: float                          # mean Pearson correlation over q, k, v, o
-    p_value: float                        # P(an unrelated model scores >= score), from the null
-    verdict: Verdict
     correlations: dict[str, float]        # per projection
     extra_correlations: dict[str, float]  # biases / attention norms present in both models
     z_score: float                        # (score - null mean) / null sd
-    threshold: float                      # score an unrelated model exceeds with rate alpha
     best_possible_p: float                # p-value an identical copy (score 1) would get
     null_scores: tuple[float, ...]
     null_source: str
     owner_layers: int
     suspect_layers: int
-    note: str                             # why a verdict is inconclusive, in words
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -152,9 +146,7 @@ def fingerprint(model: Checkpoint | str | Path, config: StdProfileConfig = StdPr
     carrier = _carrier(ckpt)
     sigma = np.empty((len(PROJECTIONS), n), dtype=np.float64)
     extra_sigma = np.empty((len(extras), n), dtype=np.float64)
-    with Progress(transient=True, disable=not progress or not Console(stderr=True).is_terminal,
-                  console=Console(stderr=True)) as bar:
-        task = bar.add_task(f"std profile of {ckpt.name}", total=n)
+    with _progress.progress(f"std profile of {ckpt.name}", total=n) if progress else nullcontext() as bar:
         for layer in range(n):
             # one tensor alive at a time: memory is bounded by the largest projection. Values are
             # read exactly (see _carrier) and the statistic is accumulated in float64.
@@ -162,7 +154,8 @@ def fingerprint(model: Checkpoint | str | Path, config: StdProfileConfig = StdPr
                 sigma[i, layer] = layer_std(ckpt.tensor(role, layer, dtype=carrier))
             for j, role in enumerate(extras):
                 extra_sigma[j, layer] = layer_std(ckpt.tensor(role, layer, dtype=carrier))
-            bar.advance(task)
+            if bar is not None:
+                bar.advance()
     sizes = {k: getattr(ckpt.config, k) for k in _CONFIG_FIELDS}
     return StdProfile(name=ckpt.name, model=str(ckpt.path), config=sizes, n_layers=n, projections=PROJECTIONS,
                       sigma=sigma, extra_roles=extras, extra_sigma=extra_sigma, is_moe=ckpt.is_moe,
@@ -287,11 +280,13 @@ def compare(owner: StdProfile, suspect: StdProfile, *,
     elif not math.isfinite(value):
         notes.append("a profile is constant, so its correlation is undefined")
     if null is None or null.n < 2:
-        notes.append("no null distribution (fewer than 2 unrelated models): pass null_models")
-        return StdProfileResult(METHOD, value, math.nan, Verdict.INCONCLUSIVE, main, extra, math.nan, math.nan,
-                                math.nan, null.scores if null is not None else (),
-                                null.source if null is not None else "", owner.n_layers, suspect.n_layers,
-                                "; ".join(notes))
+        notes.append("no null distribution: " + how_to_fix(0 if null is None else null.n, config.alpha))
+        return StdProfileResult(
+            method=METHOD, score=value, p_value=math.nan, verdict=Verdict.INCONCLUSIVE, correlations=main,
+            extra_correlations=extra, z_score=math.nan, best_possible_p=math.nan,
+            null_scores=null.scores if null is not None else (), null_source=null.source if null is not None else "",
+            owner_layers=owner.n_layers, suspect_layers=suspect.n_layers, notes=tuple(notes),
+            owner=owner.model, suspect=suspect.model)
     best_p = null.p_value(1.0, config.alpha)
     if best_p >= config.alpha:
         notes.append(f"even an identical copy (score 1) would have p = {best_p:.3g} >= alpha = {config.alpha} "
@@ -304,7 +299,7 @@ def compare(owner: StdProfile, suspect: StdProfile, *,
         extra_correlations=extra, z_score=null.z_score(value) if math.isfinite(value) else math.nan,
         threshold=null.threshold(config.alpha), best_possible_p=best_p, null_scores=null.scores,
         null_source=null.source, owner_layers=owner.n_layers, suspect_layers=suspect.n_layers,
-        note="; ".join(notes))
+        notes=tuple(notes), null=summarize(null), owner=owner.model, suspect=suspect.model)
 
 
 def pairwise_scores(profiles: Sequence[StdProfile], config: StdProfileConfig = StdProfileConfig()) -> np.ndarray:
@@ -317,67 +312,76 @@ def pairwise_scores(profiles: Sequence[StdProfile], config: StdProfileConfig = S
     return out
 
 
-# --- the one entry point -------------------------------------------------------------------------
+# --- the method ---------------------------------------------------------------------------------
+
+
+class StdProfileMethod(Method[StdProfile, StdProfileConfig, StdProfileResult]):
+    """Std profiles as a registered method.
+
+    Null: the score of the owner's profile against unrelated reference models (cached per owner
+    profile); p-value empirical or Student-t prediction (``stats.calibration``), valid when the
+    references are exchangeable with an unrelated suspect. Same-recipe models correlate highly,
+    which the ``best_possible`` check turns into ``inconclusive`` rather than a false ``derived``.
+    """
+
+    name = METHOD
+    kind = Kind.WEIGHTS
+    config_cls = StdProfileConfig
+    fingerprint_cls = (StdProfile,)
+    best_possible = 1.0
+    describe = ("per-layer std of Q/K/V/O weights, Pearson over depth; survives fine-tuning, continued "
+                "training and MoE upcycling, not Q/K or V/O rescaling; same-recipe models correlate too")
+
+    def fingerprint(self, source: Checkpoint, config: StdProfileConfig) -> StdProfile:
+        return fingerprint(source, config)
+
+    def score(self, owner_fp: StdProfile, suspect_fp: StdProfile, config: StdProfileConfig) -> float:
+        return score(owner_fp, suspect_fp, config)
+
+    def null(self, owner_fp: StdProfile, config: StdProfileConfig, references: Sequence[Path]) -> NullCalibration:
+        return null_calibration(owner_fp, config, references)
+
+    def compare(self, owner_fp: StdProfile, suspect_fp: StdProfile, *, null: NullCalibration | None,
+                config: StdProfileConfig) -> StdProfileResult:
+        return compare(owner_fp, suspect_fp, null=null, config=config)
+
+    def plot(self, owner_fp: StdProfile, suspect_fp: Any, result: StdProfileResult, path: Path) -> Path | None:
+        from .plot import plot_comparison
+
+        return plot_comparison(owner_fp, suspect_fp, result, path)
+
+
+STD_PROFILE = StdProfileMethod()
 
 
 def verify(owner: str | Path | Checkpoint, suspect: str | Path | Checkpoint,
-           config: StdProfileConfig = StdProfileConfig(), *, null: Sequence[str | Path] | None = None,
-           progress: bool = False) -> StdProfileResult:
+           config: StdProfileConfig = StdProfileConfig(), *, references: Sequence[str | Path] = ()
+           ) -> StdProfileResult:
     """Does ``suspect`` descend from ``owner``? Both are model paths or saved fingerprint files.
 
-    The null models are ``config.null_models`` or, when that is empty,
-    ``stats.nulls.reference_models``: zoo models of the owner's shape and the shared real
-    checkpoints of other families; ``null`` adds more. Null scores are cached per owner profile.
+    The null is the owner's score against ``references`` and the models of
+    ``$LLM_LINEAGE_REFERENCES`` (:mod:`llm_lineage.references`); null scores are cached per owner
+    profile.
 
-    >>> verify("owner_dir", "suspect_dir").verdict            # doctest: +SKIP
+    >>> verify("owner_dir", "suspect_dir", references=["other_dir", ...]).verdict   # doctest: +SKIP
     <Verdict.DERIVED: 'derived'>
     """
-    owner_fp, owner_ckpt = _profile_of(owner, config, progress)
-    suspect_fp, _ = _profile_of(suspect, config, progress)
-    calibration = null_calibration(owner_fp, config, owner_ckpt=owner_ckpt, exclude=(suspect_fp.model,),
-                                   extra=tuple(null or ()), progress=progress)
-    return compare(owner_fp, suspect_fp, null=calibration, config=config)
+    return STD_PROFILE.verify(owner, suspect, config, references=references)
 
 
-def null_calibration(owner: StdProfile, config: StdProfileConfig = StdProfileConfig(), *,
-                     owner_ckpt: Checkpoint | None = None, exclude: Sequence[str | Path] = (),
-                     extra: Sequence[str | Path] = (), progress: bool = False) -> NullCalibration:
-    """Scores of the owner's profile against unrelated models (built or found once, then cached)."""
-    skip = [Path(owner.model), *map(Path, exclude)]
-    if config.null_models:
-        models = [Path(p) for p in (*config.null_models, *extra)]
-    else:
-        base = owner_ckpt if owner_ckpt is not None else ModelConfig.from_dict(dict(owner.config), source=owner.model)
-        models = reference_models(base, n_zoo=config.n_reference, extra=extra, exclude=skip, progress=progress)
-    models = [m for m in models if not any(_same_file(m, s) for s in skip)]
+def null_calibration(owner: StdProfile, config: StdProfileConfig, references: Sequence[str | Path]
+                     ) -> NullCalibration:
+    """Scores of the owner's profile against unrelated models (computed once, then cached)."""
+    models = [Path(m) for m in references if not same_file(m, owner.model)]
     key = hashlib.sha256(owner.sigma.tobytes() + repr((owner.projections, config.min_layers)).encode())
 
     def score_of(path: Path) -> float:
-        return score(owner, fingerprint(path, config), config)
+        try:
+            return score(owner, fingerprint(path, config), config)
+        except LineageError:
+            return float("nan")  # a reference this method cannot read is no evidence
 
     scores = cached_null_scores(METHOD, key.hexdigest(), models, score_of)
-    names = ", ".join(nulls.family(m) for m in models)
-    return calibrate(scores, higher_is_related=True,
+    names = ", ".join(family(m) for m in models)
+    return calibrate(scores, higher_is_related=True, models=models,
                      source=f"std-profile of {owner.name} against {len(models)} unrelated models ({names})")
-
-
-def _profile_of(model: str | Path | Checkpoint, config: StdProfileConfig,
-                progress: bool) -> tuple[StdProfile, Checkpoint | None]:
-    if not isinstance(model, Checkpoint) and fingerprint_io.is_fingerprint_file(model):
-        saved = fingerprint_io.load(model)[0]
-        if METHOD not in saved:
-            raise KeyFileError(f"{model} holds no {METHOD!r} fingerprint (it has {', '.join(saved) or 'none'})")
-        return saved[METHOD], None
-    ckpt = _open(model)
-    return fingerprint(ckpt, config, progress=progress), ckpt
-
-
-def _open(model: str | Path | Checkpoint) -> Checkpoint:
-    return model if isinstance(model, Checkpoint) else open_checkpoint(model)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False

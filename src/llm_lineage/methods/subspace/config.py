@@ -30,6 +30,7 @@ class SubspaceConfig:
     initial_bias : first ``logit_bias`` of the bias modes (doubled on a miss up to the limit).
     seed : seed of the null simulation.
     progress : show a progress bar while querying.
+    owner_tokens : tokens kept in the owner key when one is built (None: min(vocab, 2*hidden+64)).
     """
 
     access: str | None = None
@@ -43,3 +44,4 @@ class SubspaceConfig:
     initial_bias: float = 20.0
     seed: int = 0
     progress: bool = False
+    owner_tokens: int | None = None

@@ -108,7 +108,7 @@ def owner_key(ckpt: Checkpoint, *, n_tokens: int | None = None, token_seed: int 
         model_name=ckpt.name, hidden_size=hidden, vocab_size=vocab, tokenizer_hash=ckpt.tokenizer_hash(),
         token_ids=tokens.astype(np.int64), basis=basis, singular_values=singular, n_tokens=n, rank=rank,
         has_bias=bool(has_bias), tie_word_embeddings=bool(ckpt.config.tie_word_embeddings), dtype=dtype,
-        token_seed=int(token_seed), created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        token_seed=int(token_seed), created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
 
 
 def _lm_head_dtype(ckpt: Checkpoint) -> str:

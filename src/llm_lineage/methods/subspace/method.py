@@ -20,8 +20,10 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,35 +31,33 @@ from ... import corpus
 from ...errors import InputError, VocabularyMismatch
 from ...outputs.reconstruct import Evidence, collect
 from ...outputs.source import OutputSource
-from ...stats import Verdict
+from ...stats import NullCalibration, Verdict, calibrate
+from ...weights import Checkpoint
+from ..base import Kind, Method, Result
 from .config import SubspaceConfig
 from .core import Alignment, Compatibility, alignment, compatibility, estimate_hidden_size
-from .key import SubspaceKey, load_owner
+from .key import SubspaceKey, load_owner, owner_key
 
 
 @dataclass(frozen=True)
-class SubspaceResult:
-    """Does the suspect's output space sit inside the owner's lm_head span? With the numbers behind it."""
+class SubspaceResult(Result):
+    """Does the suspect's output space sit inside the owner's lm_head span? With the numbers behind it.
 
-    method: str
-    score: float                  # -log10(median relative residual): orders of magnitude inside span(W)
-    p_value: float                # of the test that decided (see ``decided_by``)
-    verdict: Verdict
-    threshold: float              # score at the compatibility threshold (-log10 of the median tau_i)
+    ``score``: -log10(median relative residual), orders of magnitude inside span(W); ``p_value``:
+    of the test that decided (``decided_by``); ``threshold``: the score at the compatibility
+    threshold (-log10 of the median tau_i).
+    """
+
     false_positive_rate: float    # of the test that decided, against random outputs
     decided_by: str               # "compatibility", "alignment" or "none"
     access: str
-    n_queries: int
     n_outputs: int
     n_tokens: int
     compatibility: Compatibility
     alignment: Alignment
     estimated_hidden_size: int
     hidden_size_is_lower_bound: bool
-    owner: str
-    suspect: str
     precision: str                # compute dtype and rounding of the evidence
-    note: str = ""
 
     @property
     def extra_dims(self) -> int:
@@ -115,7 +115,51 @@ def compare(owner: SubspaceKey, evidence: Evidence, *, config: SubspaceConfig = 
         n_queries=evidence.n_queries, n_outputs=evidence.n_outputs, n_tokens=len(tokens),
         compatibility=compat, alignment=align, estimated_hidden_size=width.hidden_size,
         hidden_size_is_lower_bound=width.lower_bound, owner=owner.model_name, suspect=suspect_name,
-        precision=precision, note=note)
+        precision=precision, notes=(note,) if note else ())
+
+
+class SubspaceMethod(Method[SubspaceKey, SubspaceConfig, SubspaceResult]):
+    """The logit-subspace test as a registered method.
+
+    The owner's fingerprint is its key; the suspect's "fingerprint" is the evidence collected
+    from its outputs (an :class:`~llm_lineage.outputs.Evidence`), which the test needs rather
+    than weights. Its null is exact and built inside :func:`compare`: residuals of random outputs
+    of the evidence's shape and precision (compatibility) and random heads of the suspect's
+    estimated width (alignment), so ``references`` are not used; the registry adds its own
+    null of other owners' keys on the same evidence.
+    """
+
+    name = "subspace"
+    kind = Kind.OUTPUTS
+    config_cls = SubspaceConfig
+    fingerprint_cls = (SubspaceKey,)
+    access_modes = ("logits", "probs", "topk", "top1")
+    describe = ("black-box: residual of the suspect's next-token log-probs to span([lm_head, 1]) and the extra "
+                "dimensions they need; survives any change inside the network, not a re-trained lm_head")
+
+    def fingerprint(self, source: Checkpoint, config: SubspaceConfig) -> SubspaceKey:
+        return owner_key(source, n_tokens=config.owner_tokens)
+
+    def score(self, owner_fp: SubspaceKey, suspect_fp: Evidence, config: SubspaceConfig) -> float:
+        return compare(owner_fp, suspect_fp, config=config).score
+
+    def null(self, owner_fp: SubspaceKey, config: SubspaceConfig, references: Sequence[Path]) -> NullCalibration:
+        return calibrate([], source="exact: simulated random outputs, built inside compare")
+
+    def compare(self, owner_fp: SubspaceKey, suspect_fp: Evidence, *, null: NullCalibration | None,
+                config: SubspaceConfig) -> SubspaceResult:
+        return compare(owner_fp, suspect_fp, config=config)
+
+    def load_fingerprint(self, path: str | Path) -> SubspaceKey | None:
+        return load_owner(path) if Path(path).is_file() else None
+
+    def verify(self, owner: SubspaceKey | str | Path | Checkpoint, suspect: Any,
+               config: SubspaceConfig | None = None, *, references: Sequence[str | Path] = ()) -> SubspaceResult:
+        owner = owner_key(owner) if isinstance(owner, Checkpoint) else owner
+        return verify(owner, suspect, config if config is not None else SubspaceConfig())
+
+
+SUBSPACE = SubspaceMethod()
 
 
 def verify(owner: SubspaceKey | str | Path, suspect: OutputSource | str | Path,

@@ -1,0 +1,202 @@
+"""Calibration of every white-box method on independent and derived pairs, measured.
+
+Independent pairs: every ordered pair of the real checkpoints in ``../shared/models`` from
+different origins (stories260k, llama2xs, aidreams260k, babyllama-tok105, babyllama-tok361 and
+SmolLM2-135M-Instruct, dequantised to float32 safetensors), and every pair of six zoo llamas of
+different seeds. Derived pairs: every attack kind applied to stories260k and to SmolLM2-135M, and
+the real third-party int8 copy stories260k-q80.
+
+Reference-calibrated methods get, for each pair, the pool of every other model here (the zoo's
+reference models of seeds 101-104 included) minus the owner's and the suspect's families; the
+exact methods (``tracing``, ``awm``'s head test) need none.
+
+Prints per method: false-positive rate at alpha 0.01 and 0.05 over the independent pairs it can
+score, the Kolmogorov-Smirnov distance of those p-values from uniform, true-positive rate at 0.01
+per attack, AUC (derived vs independent, by p-value), and seconds per pair. Results are cached in
+the work folder (``--work``, default /tmp/llm-lineage-calibration), so a rerun only adds what is new.
+
+    .venv/bin/python benchmarks/calibration.py [--work DIR] [--methods tracing,awm,...] [--no-smollm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from itertools import permutations
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "models"
+TINY = ("stories260k", "llama2xs", "aidreams260k", "babyllama-tok105", "babyllama-tok361")
+ZOO_SEEDS = (201, 202, 203, 204, 205, 206)
+
+ATTACKS = {  # label -> (kind, options); the small real base gets them all
+    "finetune": ("finetune", {"steps": 100, "seed": 1}),
+    "lora-qkv": ("lora-qkv", {"rank": 8, "steps": 60, "seed": 2}),
+    "lora-head": ("lora-head", {"rank": 16, "steps": 60, "seed": 2}),
+    "lq-lora": ("lq-lora", {"bits": 4, "rank": 16, "steps": 30}),
+    "continue-pretrain": ("continue-pretrain", {"steps": 200, "seed": 3}),
+    "quantize-8": ("quantize", {"bits": 8}),
+    "quantize-4": ("quantize", {"bits": 4}),
+    "prune": ("prune", {"sparsity": 0.3}),
+    "prune-heads": ("prune", {"structure": "heads", "sparsity": 0.25}),
+    "prune-neurons": ("prune", {"structure": "neurons", "sparsity": 0.25}),
+    "prune-layers": ("prune", {"structure": "layers", "sparsity": 0.2}),
+    "rotate": ("rotate", {"seed": 4}),
+    "permute": ("permute", {"seed": 5}),
+    "permute-vocab": ("permute", {"seed": 5, "vocab": True}),
+    "scale": ("scale", {"seed": 6}),
+    "upcycle-moe": ("upcycle-moe", {}),
+}
+# SmolLM2 (135M) gets the attacks that do not train for long on two CPU cores
+SMOLLM_ATTACKS = ("finetune", "quantize-8", "quantize-4", "prune", "prune-heads", "prune-neurons", "prune-layers",
+                  "rotate", "permute", "scale")
+
+_TO_SAFETENSORS = r"""
+import json, sys
+from safetensors.numpy import save_file
+from transformers import AutoTokenizer
+from llm_lineage.weights import open_checkpoint
+gguf, out = sys.argv[1], sys.argv[2]
+ckpt = open_checkpoint(gguf)
+save_file({k: ckpt.store.get(k) for k in ckpt.store.keys()}, out + "/model.safetensors")
+c = ckpt.config
+json.dump({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": c.hidden_size,
+           "intermediate_size": c.intermediate_size, "num_hidden_layers": c.num_hidden_layers,
+           "num_attention_heads": c.num_attention_heads, "num_key_value_heads": c.num_key_value_heads,
+           "head_dim": c.head_dim, "vocab_size": c.vocab_size, "tie_word_embeddings": c.tie_word_embeddings,
+           "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "max_position_embeddings": 8192,
+           "torch_dtype": "float32"}, open(out + "/config.json", "w"))
+from pathlib import Path
+AutoTokenizer.from_pretrained(str(Path(gguf).parent), gguf_file=Path(gguf).name).save_pretrained(out)
+"""
+
+
+def smollm2(work: Path) -> Path | None:
+    gguf = SHARED / "gguf" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    out = work / "smollm2-135m"
+    if (out / "config.json").is_file() and (out / "tokenizer.json").is_file():
+        return out
+    if not gguf.is_file():
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-c", _TO_SAFETENSORS, str(gguf), str(out)], check=True)
+    return out
+
+
+def family(path: Path) -> str:
+    from llm_lineage.references import family as known
+
+    name = known(path)
+    return "stories260k" if name.startswith("stories260k") else name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/llm-lineage-calibration"))
+    parser.add_argument("--methods", default="tracing,awm,invariant,huref,pcs,std-profile")
+    parser.add_argument("--no-smollm", action="store_true", help="leave out SmolLM2-135M (the slow base)")
+    args = parser.parse_args()
+
+    from llm_lineage import zoo
+    from llm_lineage.attacks import derive
+    from llm_lineage.errors import LineageError
+    from llm_lineage.methods import get_method
+
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    hf = {name: SHARED / "hf" / name for name in TINY}
+    small = None if args.no_smollm else smollm2(work)
+    zoo_models = {f"zoo-s{s}": zoo.build("llama", seed=s, train_steps=300) for s in ZOO_SEEDS}
+    references = {f"zoo-ref-s{s}": p for s, p in zip(zoo.NULL_SEEDS, zoo.null_models("llama"), strict=True)}
+    real = dict(hf, **({"smollm2-135m": small} if small else {}))
+
+    independent = [(a, b) for a, b in permutations(real, 2) if family(real[a]) != family(real[b])]
+    independent += [(a, b) for i, a in enumerate(zoo_models) for b in list(zoo_models)[i + 1:]]
+    models = {**real, **zoo_models, **references}
+
+    derived: list[tuple[str, str, str]] = [("stories260k", "stories260k-q80", "third-party int8")]
+    models["stories260k-q80"] = SHARED / "hf" / "stories260k-q80"
+    bases = [("stories260k", list(ATTACKS))] + ([("smollm2-135m", list(SMOLLM_ATTACKS))] if small else [])
+    for base, labels in bases:
+        for label in labels:
+            kind, options = ATTACKS[label]
+            if base == "smollm2-135m" and kind == "finetune":
+                options = {**options, "steps": 20}
+            name = f"{base}+{label}"
+            t0 = time.perf_counter()
+            try:
+                models[name] = derive(models[base], kind, work / "derived" / name, **options)
+            except Exception as exc:  # an attack that cannot apply to this base is reported, not fatal
+                print(f"[skip] {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                continue
+            print(f"[derived] {name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+            derived.append((base, name, label))
+
+    pool = {**real, **zoo_models, **references}
+    cache_path = work / "results.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    for method_name in args.methods.split(","):
+        method = get_method(method_name)
+        rows = [(a, b, "independent") for a, b in independent] + [(a, b, label) for a, b, label in derived]
+        for owner, suspect, label in rows:
+            key = f"{method_name}|{owner}|{suspect}"
+            if key in cache:
+                continue
+            refs = [p for n, p in pool.items() if family(p) not in (family(models[owner]), family(models[suspect]))
+                    and n not in (owner, suspect)]
+            t0 = time.perf_counter()
+            try:
+                result = method.verify(models[owner], models[suspect], references=refs)
+                record = {"p": float(result.p_value), "verdict": str(result.verdict), "score": float(result.score)}
+            except LineageError as exc:
+                record = {"p": math.nan, "verdict": "n/a", "score": math.nan, "why": str(exc)[:200]}
+            record.update(label=label, seconds=time.perf_counter() - t0)
+            cache[key] = record
+            cache_path.write_text(json.dumps(cache))
+            print(f"[{method_name}] {owner} vs {suspect} ({label}): {record['verdict']} p={record['p']:.3g}",
+                  file=sys.stderr, flush=True)
+    report(cache, args.methods.split(","), [label for _, _, label in derived])
+
+
+def report(cache: dict, methods: list[str], attack_labels: list[str]) -> None:
+    labels = list(dict.fromkeys(attack_labels))
+    print("| method | FPR@0.01 | FPR@0.05 | KS vs uniform | " + " | ".join(labels) + " | AUC | s/pair |")
+    print("|---" * (6 + len(labels)) + "|")
+    for method in methods:
+        records = [r for k, r in cache.items() if k.startswith(f"{method}|")]
+        null = [r["p"] for r in records if r["label"] == "independent" and math.isfinite(r["p"])]
+        n_null = sum(r["label"] == "independent" for r in records)
+        fpr1 = sum(p < 0.01 for p in null)
+        fpr5 = sum(p < 0.05 for p in null)
+        ks = stats.kstest(null, "uniform").statistic if null else math.nan
+        cells = []
+        for label in labels:
+            mine = [r for r in records if r["label"] == label]
+            hits = sum(math.isfinite(r["p"]) and r["p"] < 0.01 for r in mine)
+            cells.append(f"{hits}/{len(mine)}")
+        pos = [r["p"] for r in records if r["label"] != "independent" and math.isfinite(r["p"])]
+        auc = _auc(pos, null)
+        seconds = np.mean([r["seconds"] for r in records]) if records else math.nan
+        print(f"| {method} | {fpr1}/{len(null)} | {fpr5}/{len(null)} | {ks:.2f} | " + " | ".join(cells)
+              + f" | {auc:.2f} | {seconds:.1f} |" + (f" ({n_null - len(null)} independent pairs n/a)"
+                                                     if n_null > len(null) else ""))
+
+
+def _auc(positives: list[float], negatives: list[float]) -> float:
+    """P(a derived pair's p-value is below an independent pair's), ties counted half."""
+    if not positives or not negatives:
+        return math.nan
+    pos, neg = np.asarray(positives)[:, None], np.asarray(negatives)[None, :]
+    return float(np.mean((pos < neg) + 0.5 * (pos == neg)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""One residual basis for two models: orthogonal Procrustes on the embeddings of shared token strings.
+
+A function-preserving attack may rotate (or permute, or flip the signs of) the whole residual
+stream; the embedding rows of the same token strings move with it, so the orthogonal map between
+the two models' embeddings undoes it. Methods that compare residual-space weights (``tracing``,
+``awm``) read a suspect's input-side weight rows ``w`` as ``w @ R`` in the owner's basis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import VocabularyMismatch
+from ..weights import Checkpoint
+
+
+def residual_alignment(owner: Checkpoint, suspect: Checkpoint, n_tokens: int) -> tuple[np.ndarray, int, float]:
+    """``R`` (suspect hidden x owner hidden, orthonormal columns or rows) with ``E_suspect R ~ E_owner``.
+
+    The token rows are the same strings on both sides (all shared ids for one tokenizer).
+    """
+    from .huref.tokens import shared_token_ids
+
+    same = owner.tokenizer_hash() == suspect.tokenizer_hash() and owner.config.vocab_size == suspect.config.vocab_size
+    if same:
+        n = min(owner.config.vocab_size, n_tokens)
+        ids_owner = ids_suspect = np.unique(np.linspace(0, owner.config.vocab_size - 1, n).astype(np.int64))
+    else:
+        ids_owner, ids_suspect = shared_token_ids(owner, suspect, n_tokens)
+    if len(ids_owner) < 8:
+        raise VocabularyMismatch(f"{owner.path} and {suspect.path} share {len(ids_owner)} token strings: too few "
+                                 "to align their residual streams")
+    e_owner = owner.rows("embed_tokens", ids_owner, dtype=np.float64)
+    e_suspect = suspect.rows("embed_tokens", ids_suspect, dtype=np.float64)
+    # scale does not matter for a rotation; centring removes the shared mean direction of embeddings
+    e_owner -= e_owner.mean(axis=0)
+    e_suspect -= e_suspect.mean(axis=0)
+    u, _, vt = np.linalg.svd(e_suspect.T @ e_owner, full_matrices=False)
+    rotation = u @ vt
+    fitted = e_suspect @ rotation
+    scale = float(np.sum(fitted * e_owner)) / max(float(np.sum(fitted * fitted)), 1e-300)
+    residual = float(np.linalg.norm(scale * fitted - e_owner)) / max(float(np.linalg.norm(e_owner)), 1e-300)
+    return rotation, len(ids_owner), residual

@@ -1,0 +1,276 @@
+r"""Aligned weight matrices: unbiased linear CKA of attention forms after aligning the residual streams.
+
+After AWM [1]_: put the two models' residual streams in one basis, then compare attention weights
+layer by layer with centred kernel alignment. Here:
+
+1. ``R``: orthogonal Procrustes between the embedding rows of the token strings both vocabularies
+   share (:mod:`..alignment`). It recovers a permuted, sign-flipped or rotated residual stream
+   (AWM's linear assignment with sign flips is the permutation special case).
+2. Per layer, with each model's attention-norm gain folded into its input-side weights, the
+   ``hidden x hidden`` forms ``M_qk = W_Q^T W_K`` and ``M_vo = W_O W_V``, per head ``h`` and
+   summed over heads. Per-head Q/K (and V/O) scaling cancels in them; RoPE acts inside a head.
+   The suspect's are read in the owner's basis, ``R^T M R``.
+3. Unbiased linear CKA (the Song et al. 2012 HSIC estimator) of owner and aligned suspect forms,
+   rows as samples (``max_rows`` seeded residual coordinates), averaged over the QK and VO forms.
+   When depths differ, layers are paired by linear assignment on the layer-by-layer CKA.
+
+``score`` is the mean CKA of the summed forms over the paired layers (AWM's statistic; head
+order does not matter). Its p-value is not AWM's Z-score against constants; two nulls, combined by
+Bonferroni (``p = min(1, 2 min(p_heads, p_references))``, or the one available):
+
+* ``p_heads``, exact: ``T = sum_l mean_h CKA(owner head h, suspect head h)`` against the same with
+  the suspect's heads permuted in each layer (KV groups, and query heads within a group).
+  Initialisations are exchangeable over heads and training is equivariant to permuting them, so
+  under H0 (independent initialisations) the suspect is exchangeable with its head-permuted
+  copies, whatever the data [2]_; ``R`` depends on the embeddings only, which no head
+  permutation touches. ``p = (1 + #{T_sigma >= T}) / (n + 1)``. A thief who permutes heads
+  removes its power (never its validity); it needs the same head layout.
+* ``p_references``: the score against the owner's scores with unrelated reference models
+  (``--null``, ``$LLM_LINEAGE_REFERENCES``), as for the other reference-calibrated methods. An
+  aligned CKA of independent models is not zero (0.06-0.22 on the real pairs here: the
+  alignment fitted on embeddings also lines up some attention structure), so a permutation of
+  aligned coordinates is *not* a valid null for it; unrelated models are.
+
+References
+----------
+.. [1] B. Zeng et al., "AWM: Aligned Weight Matrices for LLM Fingerprinting", ICLR 2026,
+   arXiv:2510.06738 (code: LUMIA-Group/AWM).
+.. [2] S. Zhu, A. Ahmed, R. Kuditipudi, P. Liang, "Independence Tests for Language Models",
+   ICML 2025, arXiv:2502.12292.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ...errors import ConfigError, LineageError
+from ...references import how_to_fix
+from ...stats import NullCalibration, Verdict, calibrate, summarize
+from ...stats.nulls import cached_null_scores
+from ...weights import Checkpoint, open_checkpoint
+from ..alignment import residual_alignment
+from ..base import Kind, Method, Result
+from ..pinned import PinnedWeights
+from .config import AWMConfig
+
+
+@dataclass(frozen=True)
+class AWMFingerprint(PinnedWeights):
+    """AWM reads both models' attention weights: its fingerprint points at the checkpoint."""
+
+
+@dataclass(frozen=True)
+class AWMResult(Result):
+    """``score``: mean unbiased CKA of the aligned summed attention forms over the paired layers."""
+
+    p_heads: float                 # exact head-permutation test (NaN when head layouts differ)
+    p_references: float            # score against unrelated reference models (NaN with fewer than 3)
+    head_score: float              # mean CKA of head h against head h
+    layer_pairs: tuple[tuple[int, int], ...]
+    layer_cka: tuple[float, ...]
+    alignment_tokens: int
+    alignment_residual: float
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """Gram matrices (zero diagonal) of one layer's forms on the sampled rows."""
+
+    whole: tuple[np.ndarray, np.ndarray]        # summed over heads: (K_qk, K_vo)
+    heads: list[tuple[np.ndarray, np.ndarray]]  # per head
+    n_kv: int
+
+
+def _gram(x: np.ndarray) -> np.ndarray:
+    gram = x @ x.T
+    np.fill_diagonal(gram, 0.0)
+    return gram
+
+
+def _hsic(k: np.ndarray, l: np.ndarray) -> float:  # noqa: E741  (the estimator's names)
+    """Song et al. (2012): unbiased HSIC of two Gram matrices with zero diagonals."""
+    n = k.shape[0]
+    return (float(np.sum(k * l)) + float(k.sum()) * float(l.sum()) / ((n - 1) * (n - 2))
+            - 2.0 * float(k.sum(axis=0) @ l.sum(axis=0)) / (n - 2)) / (n * (n - 3))
+
+
+def _cka(k: np.ndarray, l: np.ndarray) -> float:  # noqa: E741
+    denominator = math.sqrt(max(_hsic(k, k), 0.0) * max(_hsic(l, l), 0.0))
+    return _hsic(k, l) / denominator if denominator > 0 else float("nan")
+
+
+def unbiased_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased linear CKA of two feature matrices with the same rows (samples).
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(50, 8))
+    >>> round(unbiased_cka(x, x @ np.linalg.qr(rng.normal(size=(8, 8)))[0]), 6)  # rotation-invariant
+    1.0
+    """
+    return _cka(_gram(x), _gram(y))
+
+
+def _layer(ckpt: Checkpoint, layer: int, rows: np.ndarray, rotation: np.ndarray | None) -> _Layer:
+    """One layer's forms, in the owner's basis when ``rotation`` is given, on residual rows ``rows``."""
+    cfg = ckpt.config
+    q = ckpt.tensor("q_proj", layer, dtype=np.float64)
+    k = ckpt.tensor("k_proj", layer, dtype=np.float64)
+    v = ckpt.tensor("v_proj", layer, dtype=np.float64)
+    o = ckpt.tensor("o_proj", layer, dtype=np.float64)
+    heads, kv, head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    if q.shape[0] != heads * head_dim or k.shape[0] != kv * head_dim or kv < 1 or heads % kv \
+            or o.shape[1] != heads * head_dim:
+        raise ConfigError(f"{ckpt.path}: layer {layer} q_proj {q.shape} / k_proj {k.shape} / o_proj {o.shape} do not "
+                          f"match {heads} heads and {kv} KV heads of size {head_dim}")
+    if ckpt.has("attn_norm", layer):
+        gain = ckpt.tensor("attn_norm", layer, dtype=np.float64) + cfg.norm_weight_offset
+        if gain.shape == (q.shape[1],):
+            q, k, v = q * gain, k * gain, v * gain
+    if rotation is not None:  # input-side rows and output-side columns both move by the residual map
+        q, k, v, o = q @ rotation, k @ rotation, v @ rotation, rotation.T @ o
+    group = heads // kv
+    qk_sum, vo_sum, per_head = 0.0, 0.0, []
+    for h in range(heads):
+        g = h // group
+        qh, kh = q[h * head_dim:(h + 1) * head_dim], k[g * head_dim:(g + 1) * head_dim]
+        vh, oh = v[g * head_dim:(g + 1) * head_dim], o[:, h * head_dim:(h + 1) * head_dim]
+        qk = qh[:, rows].T @ kh          # rows of W_Q^T W_K
+        vo = oh[rows] @ vh               # rows of W_O W_V
+        per_head.append((_gram(qk), _gram(vo)))
+        qk_sum, vo_sum = qk_sum + qk, vo_sum + vo
+    return _Layer((_gram(np.asarray(qk_sum)), _gram(np.asarray(vo_sum))), per_head, kv)
+
+
+def _pair_cka(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    return float(np.nanmean([_cka(a[0], b[0]), _cka(a[1], b[1])]))
+
+
+def _head_permutation(n_heads: int, n_kv: int, rng: np.random.Generator) -> np.ndarray:
+    """A random permutation of heads that keeps KV groups together (a symmetry of GQA)."""
+    group = n_heads // n_kv
+    order = []
+    for g in rng.permutation(n_kv):
+        order += list(g * group + rng.permutation(group))
+    return np.asarray(order)
+
+
+def head_permutation_p(owner: list[_Layer], suspect: list[_Layer], n_permutations: int,
+                       rng: np.random.Generator) -> tuple[float, float]:
+    """``(mean head-to-head CKA, exact p-value)`` against the suspect's heads permuted per layer."""
+    tables = [np.array([[_pair_cka(a, b) for b in s.heads] for a in o.heads]) for o, s in zip(owner, suspect, strict=True)]
+    observed = float(np.mean([np.nanmean(np.diag(t)) for t in tables]))
+    at_least = 0
+    for _ in range(n_permutations):
+        total = float(np.mean([np.nanmean(t[np.arange(len(t)), _head_permutation(len(t), s.n_kv, rng)])
+                               for t, s in zip(tables, suspect, strict=True)]))
+        at_least += total >= observed
+    return observed, (1 + at_least) / (n_permutations + 1)
+
+
+def aligned_cka(owner: Checkpoint, suspect: Checkpoint, config: AWMConfig, *,
+                null: NullCalibration | None = None, exact: bool = True) -> AWMResult:
+    """The score, and its p-value from the head-permutation test and ``null`` (see the module
+    docstring); one layer of each model is read at a time."""
+    if owner.n_layers < 1 or suspect.n_layers < 1:
+        raise ConfigError(f"{owner.path} or {suspect.path} has no layers to compare")
+    rotation, n_tokens, residual = residual_alignment(owner, suspect, config.n_tokens)
+    rng = np.random.default_rng(config.seed)
+    hidden = owner.config.hidden_size
+    rows = np.sort(rng.choice(hidden, size=min(config.max_rows, hidden), replace=False))
+    owner_layers = [_layer(owner, i, rows, None) for i in range(owner.n_layers)]
+    suspect_layers = [_layer(suspect, j, rows, rotation) for j in range(suspect.n_layers)]
+    if owner.n_layers == suspect.n_layers:
+        pairs = [(i, i) for i in range(owner.n_layers)]
+    else:
+        matrix = np.array([[_pair_cka(a.whole, b.whole) for b in suspect_layers] for a in owner_layers])
+        rows_, cols = linear_sum_assignment(np.nan_to_num(matrix, nan=-1.0), maximize=True)
+        pairs = [(int(r), int(c)) for r, c in zip(rows_, cols, strict=True)]
+    paired = [(owner_layers[i], suspect_layers[j]) for i, j in pairs]
+    per_layer = [_pair_cka(a.whole, b.whole) for a, b in paired]
+    score = float(np.nanmean(per_layer))
+    same_heads = all(len(a.heads) == len(b.heads) and a.n_kv == b.n_kv for a, b in paired)
+    head_score, p_heads = math.nan, math.nan
+    if exact and same_heads:
+        head_score, p_heads = head_permutation_p([a for a, _ in paired], [b for _, b in paired],
+                                                 config.n_permutations, rng)
+    null = null if null is not None else calibrate([])
+    p_references = null.p_value(score, config.alpha) if null.n >= 3 else math.nan
+    available = [p for p in (p_heads, p_references) if math.isfinite(p)]
+    p_value = min(1.0, len(available) * min(available)) if available else math.nan
+    notes = []
+    if not math.isfinite(p_value):
+        verdict = Verdict.INCONCLUSIVE
+        notes.append("head layouts differ, so no exact test, and " + how_to_fix(null.n, config.alpha))
+    elif p_value < config.alpha:
+        verdict = Verdict.DERIVED
+    elif p_value > config.unrelated_above:
+        verdict = Verdict.UNRELATED
+    else:
+        verdict = Verdict.INCONCLUSIVE
+    if owner.n_layers != suspect.n_layers:
+        notes.append(f"depths differ ({owner.n_layers} vs {suspect.n_layers}): layers paired by linear assignment")
+    if not math.isfinite(p_references) and math.isfinite(p_value):
+        notes.append(f"{null.n} reference models: only the exact head-permutation test decides, and a head "
+                     "permutation defeats it (add unrelated models with --null or $LLM_LINEAGE_REFERENCES)")
+    return AWMResult(
+        method="awm", score=score, p_value=p_value, verdict=verdict, threshold=null.threshold(config.alpha),
+        null=summarize(null), notes=tuple(notes), owner=str(owner.path), suspect=str(suspect.path),
+        p_heads=p_heads, p_references=p_references, head_score=head_score, layer_pairs=tuple(pairs),
+        layer_cka=tuple(per_layer), alignment_tokens=n_tokens, alignment_residual=residual)
+
+
+class AWMMethod(Method[AWMFingerprint, AWMConfig, AWMResult]):
+    """Aligned-weights CKA as a registered method: an exact head-permutation null, and the owner's
+    reference models for the permutation-invariant score."""
+
+    name = "awm"
+    kind = Kind.WEIGHTS
+    config_cls = AWMConfig
+    fingerprint_cls = (AWMFingerprint,)
+    best_possible = 1.0
+    describe = ("aligned weight matrices (AWM): Procrustes-aligned residual streams, unbiased CKA of the Q^T K and "
+                "O V forms per layer; exact head-permutation p-value, references for permuted heads")
+
+    def fingerprint(self, source: Checkpoint, config: AWMConfig) -> AWMFingerprint:
+        return AWMFingerprint.of(source)
+
+    def score(self, owner_fp: AWMFingerprint, suspect_fp: AWMFingerprint, config: AWMConfig) -> float:
+        return aligned_cka(owner_fp.checkpoint(), suspect_fp.checkpoint(), config, exact=False).score
+
+    def null(self, owner_fp: AWMFingerprint, config: AWMConfig, references: Sequence[Path]) -> NullCalibration:
+        """The owner's aligned scores against ``references``, each kept on disk after the first time."""
+        owner = owner_fp.checkpoint()
+
+        def score(path: Path) -> float:
+            try:
+                return aligned_cka(owner, open_checkpoint(path), config, exact=False).score
+            except LineageError:
+                return math.nan  # a reference this method cannot read is no evidence
+
+        key = hashlib.sha256(f"{owner_fp.identity}:{config.n_tokens}:{config.max_rows}:{config.seed}".encode()).hexdigest()
+        scores = cached_null_scores("awm", key, references, score, use_cache=True)
+        return calibrate(scores, source=f"AWM of the owner with {len(references)} unrelated models", models=references)
+
+    def compare(self, owner_fp: AWMFingerprint, suspect_fp: AWMFingerprint, *, null: NullCalibration | None,
+                config: AWMConfig) -> AWMResult:
+        return aligned_cka(owner_fp.checkpoint(), suspect_fp.checkpoint(), config, null=null)
+AWM = AWMMethod()
+
+
+def verify(owner: str | Path | Checkpoint, suspect: str | Path | Checkpoint,
+           config: AWMConfig | None = None, *, references: Sequence[str | Path] = ()) -> AWMResult:
+    """Do the suspect's attention weights, aligned to the owner's residual basis, match the owner's?
+
+    ``references`` (with ``$LLM_LINEAGE_REFERENCES``) are unrelated models for the second null.
+
+    >>> verify("owner_dir", "suspect_dir", references=["other_dir", ...]).verdict     # doctest: +SKIP
+    <Verdict.DERIVED: 'derived'>
+    """
+    return AWM.verify(owner, suspect, config, references=references)

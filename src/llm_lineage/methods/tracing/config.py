@@ -1,0 +1,35 @@
+"""Options of the independence test (``tracing``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TracingConfig:
+    """
+    Parameters
+    ----------
+    max_units : int
+        FFN units of the owner tested per layer: a seeded subset, chosen before looking at either
+        model, so validity is unaffected; it bounds the assignment problem (``max_units`` x the
+        suspect's units) for 7B-sized layers.
+    n_permutations : int
+        Random unit permutations of the exact test; its smallest p-value is ``1 / (n + 1)``.
+    n_tokens : int
+        Token rows (shared token strings when the tokenizers differ) that align the two residual
+        streams by orthogonal Procrustes.
+    alpha : float
+        p-value below which the verdict is ``derived``.
+    unrelated_above : float
+        p-value above which the verdict is ``unrelated``; in between, ``inconclusive``.
+    seed : int
+        Seeds the unit subset and the permutations.
+    """
+
+    max_units: int = 1024
+    n_permutations: int = 999
+    n_tokens: int = 8192
+    alpha: float = 0.01
+    unrelated_above: float = 0.1
+    seed: int = 0

@@ -1,0 +1,271 @@
+r"""Independence test on FFN units: was the suspect trained from an initialisation independent of the owner's?
+
+Null hypothesis H0: the suspect was trained from a random initialisation independent of the
+owner's. Standard initialisations are exchangeable over the FFN units of a layer and training
+(SGD/Adam on any data) is equivariant to permuting them, so under H0 the suspect's units carry no
+memory of the owner's unit order: ``B`` and ``sigma B`` have the same distribution for every
+permutation ``sigma`` of each layer's units, whatever data either model saw [1]_.
+
+Both models' residual streams are first put in one basis: ``R`` is the orthogonal Procrustes map
+between their embedding rows of the same token strings (a fold-and-rotate attack moves the whole
+residual stream; ``R`` undoes it and is untouched by any permutation of FFN units). Each model's
+FFN norm gain is folded into its input weights. For layer l, ``C^gate`` and ``C^up`` are the
+cosines between the owner's and the suspect's aligned gate (and up) rows: ``max_units`` owner
+units (a seeded subset, fixed before either model is read) against every suspect unit.
+
+Two statistics, combined by Bonferroni (``p = min(1, 2 min(p_exact, p_match))``):
+
+1. **Exact permutation test** (the paper's PERMTEST, constrained setting). With unit ``i`` of the
+   owner compared with unit ``i`` of the suspect::
+
+       T = sum_l mean_i (C^gate_l[i, i] + C^up_l[i, i]) / 2
+
+   against the same statistic with each layer's suspect units randomly permuted, ``n`` times:
+   ``p_exact = (1 + #{T_sigma >= T}) / (n + 1)``. Under H0 ``T`` and every ``T_sigma`` are
+   exchangeable, so this p-value is exact at any sample size. It needs equal depths and widths,
+   and a thief who permutes units removes its power (never its validity).
+2. **Matching test** (the paper's MATCH, unconstrained setting). Units are matched by linear
+   assignment twice, once on ``C^gate`` (``pi_gate``) and once on ``C^up`` (``pi_up``); ``K_l`` is
+   the number of owner units both matchings send to the same suspect unit. For a derived model
+   both recover the same correspondence (``K`` near the number of units), whatever permutation,
+   rotation or per-unit scaling was applied; if ``pi_up`` is a uniform random injection given
+   ``pi_gate``, ``P(K >= k) <= 1 / k!`` (the fixed points of a random permutation). Per layer
+   ``p_l = 1 / K_l!``; across layers, Bonferroni over the layer pairs tried (when depths differ,
+   every owner layer is tried against every suspect layer). This p-value rests on that extra
+   assumption (gate and up features of independent models do not pick the same partner); as the
+   paper says of its own, it is not exact, and ``benchmarks/calibration.py`` measures its false
+   positives on independent real pairs.
+
+``score`` is ``-log10 p`` (higher is related).
+
+References
+----------
+.. [1] S. Zhu, A. Ahmed, R. Kuditipudi, P. Liang, "Independence Tests for Language Models",
+   ICML 2025, arXiv:2502.12292 (code: salzhu/model-tracing).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.special import gammaln
+
+from ...errors import ConfigError, UnsupportedFormat
+from ...stats import NullCalibration, Verdict, calibrate
+from ...weights import Checkpoint
+from ..alignment import residual_alignment
+from ..base import Kind, Method, Result
+from ..pinned import PinnedWeights
+from .config import TracingConfig
+
+_LN10 = math.log(10.0)
+
+
+@dataclass(frozen=True)
+class TracingFingerprint(PinnedWeights):
+    """The test reads both models' FFN weights: its fingerprint points at the checkpoint."""
+
+
+@dataclass(frozen=True)
+class TracingResult(Result):
+    """``score``: -log10 of the combined p-value."""
+
+    p_exact: float                 # permutation test, NaN when depths or widths differ
+    p_match: float                 # matching test, Bonferroni over the layer pairs tried
+    layer_pairs: tuple[tuple[int, int], ...]   # (owner layer, suspect layer) of each per-layer test
+    agreements: tuple[int, ...]    # K per layer pair: units both matchings send to one partner
+    units_tested: int              # owner units per layer
+    alignment_tokens: int          # token rows behind the residual alignment
+    alignment_residual: float      # ||E_suspect R - E_owner|| / ||E_owner|| after Procrustes
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _unit_vectors(ckpt: Checkpoint, layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each FFN unit's two input-side vectors in residual space, norm gain folded, float64.
+
+    Gated MLPs: gate and up rows. Plain MLPs: fc_in rows and fc_out columns. MoE: expert 0 (a
+    fixed choice, so the test stays valid; an upcycled model's experts start as copies).
+    """
+    expert = 0 if ckpt.is_moe else None
+    if ckpt.gated_mlp:
+        first = ckpt.tensor("gate_proj", layer, expert=expert, dtype=np.float64)
+        second = ckpt.tensor("up_proj", layer, expert=expert, dtype=np.float64)
+    elif ckpt.has("fc_in", layer):
+        first = ckpt.tensor("fc_in", layer, dtype=np.float64)
+        second = ckpt.tensor("fc_out", layer, dtype=np.float64).T
+    else:
+        raise UnsupportedFormat(f"{ckpt.path}: layer {layer} has no FFN weights the tracing test can read")
+    if ckpt.has("mlp_norm", layer):
+        gain = ckpt.tensor("mlp_norm", layer, dtype=np.float64) + ckpt.config.norm_weight_offset
+        if gain.shape == (first.shape[1],):
+            first = first * gain[None, :]
+            second = second * gain[None, :] if ckpt.gated_mlp else second
+    return first, second
+
+
+def _normalised(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-30)
+
+
+# --- the statistics -----------------------------------------------------------------------------
+
+
+def log10_p_agreement(k: int) -> float:
+    """``log10`` of the bound ``1 / k!`` on P(K >= k) for the fixed points of a random permutation."""
+    return float(-gammaln(k + 1) / _LN10) if k > 0 else 0.0
+
+
+def _match(cosines: np.ndarray) -> np.ndarray:
+    """Suspect unit matched to each owner unit (rows), maximising total cosine."""
+    rows, cols = linear_sum_assignment(cosines, maximize=True)
+    out = np.full(cosines.shape[0], -1, dtype=np.int64)
+    out[rows] = cols
+    return out
+
+
+@dataclass(frozen=True)
+class _LayerPair:
+    owner_layer: int
+    suspect_layer: int
+    agreement: int
+    diagonal: np.ndarray | None       # C^gate[i, i] + C^up[i, i] over the owner units, when widths match
+    cosines: np.ndarray               # (C^gate + C^up) / 2, owner units x suspect units
+
+
+def _layer_pair(owner_units: tuple[np.ndarray, np.ndarray], suspect_units: tuple[np.ndarray, np.ndarray],
+                subset: np.ndarray, rotation: np.ndarray, owner_layer: int, suspect_layer: int) -> _LayerPair:
+    cos = []
+    for own, theirs in zip(owner_units, suspect_units, strict=True):
+        aligned = theirs @ rotation                     # suspect rows in the owner's residual basis
+        cos.append(_normalised(own[subset]) @ _normalised(aligned).T)
+    agreement = int(np.sum((_match(cos[0]) == _match(cos[1])) & (_match(cos[0]) >= 0)))
+    both = (cos[0] + cos[1]) / 2
+    same_width = owner_units[0].shape[0] == suspect_units[0].shape[0]
+    diagonal = both[np.arange(len(subset)), subset] if same_width else None
+    return _LayerPair(owner_layer, suspect_layer, agreement, diagonal, both)
+
+
+def permutation_p_value(pairs: list[_LayerPair], subset: np.ndarray, n_permutations: int,
+                        rng: np.random.Generator) -> float:
+    """Exact p-value of ``T = sum_l mean_i C_l[i, i]`` against each layer's suspect units permuted."""
+    observed = sum(float(np.mean(p.diagonal)) for p in pairs if p.diagonal is not None)
+    n_suspect = pairs[0].cosines.shape[1]
+    at_least = 0
+    for _ in range(n_permutations):
+        total = 0.0
+        for pair in pairs:
+            # a uniformly random permutation of the suspect's units, seen on the owner subset
+            partner = rng.permutation(n_suspect)[subset]
+            total += float(np.mean(pair.cosines[np.arange(len(subset)), partner]))
+        at_least += total >= observed
+    return (1 + at_least) / (n_permutations + 1)
+
+
+def trace(owner: Checkpoint, suspect: Checkpoint, config: TracingConfig) -> TracingResult:
+    """Run both tests on two checkpoints, one layer of each in memory at a time (see the module docstring)."""
+    if owner.n_layers < 1 or suspect.n_layers < 1:
+        raise ConfigError(f"{owner.path} or {suspect.path} has no layers to test")
+    rotation, n_tokens, residual = residual_alignment(owner, suspect, config.n_tokens)
+    rng = np.random.default_rng(config.seed)
+    same_depth = owner.n_layers == suspect.n_layers
+    pairs: list[_LayerPair] = []
+    subset: np.ndarray | None = None
+    suspect_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for layer in range(owner.n_layers):
+        owner_units = _unit_vectors(owner, layer)
+        if subset is None:
+            n_units = owner_units[0].shape[0]
+            subset = np.sort(rng.choice(n_units, size=min(config.max_units, n_units), replace=False))
+        candidates = [layer] if same_depth else range(suspect.n_layers)
+        best: _LayerPair | None = None
+        for other in candidates:
+            if other not in suspect_cache:
+                if not same_depth and len(suspect_cache) > 2:
+                    suspect_cache.clear()  # keeps memory to a few layers when every pair is tried
+                suspect_cache[other] = _unit_vectors(suspect, other)
+            units = suspect_cache[other]
+            if units[0].shape[1] != rotation.shape[0]:
+                raise UnsupportedFormat(f"{suspect.path}: layer {other} FFN {units[0].shape} cannot be compared "
+                                        f"with the owner's hidden size {rotation.shape[1]}")
+            pair = _layer_pair(owner_units, units, subset, rotation, layer, other)
+            if best is None or pair.agreement > best.agreement:
+                best = pair
+        if same_depth:
+            suspect_cache.clear()
+        assert best is not None
+        pairs.append(best)
+    assert subset is not None
+    n_tries = owner.n_layers * (1 if same_depth else suspect.n_layers)
+    log10_p_match = min(0.0, min(log10_p_agreement(p.agreement) for p in pairs) + math.log10(n_tries))
+    p_exact = math.nan
+    if same_depth and all(p.diagonal is not None for p in pairs):
+        p_exact = permutation_p_value(pairs, subset, config.n_permutations, rng)
+    if math.isnan(p_exact):
+        log10_p = log10_p_match
+    else:
+        log10_p = min(0.0, math.log10(2.0) + min(math.log10(p_exact), log10_p_match))
+    p_value = 10.0 ** log10_p
+    if p_value < config.alpha:
+        verdict = Verdict.DERIVED
+    elif p_value > config.unrelated_above:
+        verdict = Verdict.UNRELATED
+    else:
+        verdict = Verdict.INCONCLUSIVE
+    notes = []
+    if not same_depth:
+        notes.append(f"depths differ ({owner.n_layers} vs {suspect.n_layers}): each owner layer tried against "
+                     "every suspect layer, Bonferroni over the pairs; no exact permutation test")
+    if residual > 0.9:
+        notes.append(f"the residual streams align poorly (relative residual {residual:.2f}): a related model keeps "
+                     "its embeddings; expected for unrelated models")
+    return TracingResult(
+        method="tracing", score=-log10_p, p_value=p_value, verdict=verdict, threshold=-math.log10(config.alpha),
+        notes=tuple(notes), owner=str(owner.path), suspect=str(suspect.path), p_exact=p_exact,
+        p_match=10.0 ** log10_p_match, layer_pairs=tuple((p.owner_layer, p.suspect_layer) for p in pairs),
+        agreements=tuple(p.agreement for p in pairs), units_tested=len(subset), alignment_tokens=n_tokens,
+        alignment_residual=residual)
+
+
+class TracingMethod(Method[TracingFingerprint, TracingConfig, TracingResult]):
+    """The independence test as a registered method. Its null is exact and built in, so
+    ``references`` are not used: no reference model is needed for a valid p-value."""
+
+    name = "tracing"
+    kind = Kind.WEIGHTS
+    config_cls = TracingConfig
+    fingerprint_cls = (TracingFingerprint,)
+    describe = ("independence test on FFN units (Zhu et al. 2025): exact permutation p-value, plus unit "
+                "matching that survives permutation, rotation and scaling; needs no reference models")
+
+    def fingerprint(self, source: Checkpoint, config: TracingConfig) -> TracingFingerprint:
+        return TracingFingerprint.of(source)
+
+    def score(self, owner_fp: TracingFingerprint, suspect_fp: TracingFingerprint, config: TracingConfig) -> float:
+        return trace(owner_fp.checkpoint(), suspect_fp.checkpoint(), config).score
+
+    def null(self, owner_fp: TracingFingerprint, config: TracingConfig, references: Sequence[Path]) -> NullCalibration:
+        return calibrate([], source="exact: permutations of the suspect's FFN units")
+
+    def compare(self, owner_fp: TracingFingerprint, suspect_fp: TracingFingerprint, *,
+                null: NullCalibration | None, config: TracingConfig) -> TracingResult:
+        return trace(owner_fp.checkpoint(), suspect_fp.checkpoint(), config)
+
+
+TRACING = TracingMethod()
+
+
+def verify(owner: str | Path | Checkpoint, suspect: str | Path | Checkpoint,
+           config: TracingConfig | None = None) -> TracingResult:
+    """Was ``suspect`` trained from an initialisation independent of ``owner``'s? (p-value of that null)
+
+    >>> verify("owner_dir", "suspect_dir").p_value     # doctest: +SKIP
+    1e-300
+    """
+    return TRACING.verify(owner, suspect, config)
