@@ -130,6 +130,8 @@ def main() -> None:
             kind, options = ATTACKS[label]
             if base == "smollm2-135m" and kind == "finetune":
                 options = {**options, "steps": 20}
+            if base == "stories260k" and label in ("quantize-4", "lq-lora"):
+                options = {**options, "group_size": 43}  # groups must divide the FFN width 172
             name = f"{base}+{label}"
             t0 = time.perf_counter()
             try:

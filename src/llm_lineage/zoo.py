@@ -164,10 +164,9 @@ def save(model, target: Path, *, extra: dict[str, Any] | None = None, tokenizer_
     return target
 
 
-def load(model_dir: str | Path):
-    """Load a model directory with transformers, float32, eval mode (for attacks and local sources)."""
-    from transformers import AutoModelForCausalLM
+def load(model_dir: str | Path, *, allow_pickle: bool = False):
+    """Load a model directory with transformers, float32, eval mode (for attacks and local sources),
+    through the checks of ``weights.hf_model.load_model``."""
+    from .weights.hf_model import load_model
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    model.eval()
-    return model
+    return load_model(model_dir, dtype=torch.float32, allow_pickle=allow_pickle)

@@ -60,3 +60,18 @@ def test_corrupt_registry_is_one_line_and_exit_code_2(tmp_path):
         assert done.stderr.startswith("error: registry") and "Traceback" not in done.stderr
     missing = _cli("registry", "show", "x", "--registry", tmp_path / "absent.sqlite")
     assert missing.returncode == 2 and "no registry at" in missing.stderr
+
+
+def test_an_empty_file_is_not_an_empty_registry_and_check_fails_when_inconsistent(tmp_path, victim):
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    done = _cli("registry", "list", "--registry", empty)
+    assert done.returncode == 2 and "empty (0 bytes)" in done.stderr
+
+    reg = tmp_path / "reg.sqlite"
+    assert _cli("registry", "add", victim, "--name", "owner", "--registry", reg, "--methods", "pcs").returncode == 0
+    assert _cli("registry", "check", "--registry", reg).returncode == 0
+    (tmp_path / "reg.sqlite.blobs" / "stray").mkdir(parents=True)
+    (tmp_path / "reg.sqlite.blobs" / "stray" / "left.safetensors").write_bytes(b"x")
+    report = _cli("registry", "check", "--registry", reg, "--json")
+    assert report.returncode == 2 and json.loads(report.stdout)["consistent"] is False

@@ -6,6 +6,7 @@
 - ``invariant`` survives every reparameterisation; ``huref`` falls to fold + rotate;
 - std-profile falls to Q/K scaling (on an 8-layer victim: over the zoo's 2 layers a profile
   correlation is always +-1, and the method rightly answers inconclusive);
+- ``tracing`` and ``awm`` call every attack here derived;
 - nothing is called derived for the unrelated controls.
 """
 
@@ -67,6 +68,16 @@ def test_invariant_survives_reparameterisation_and_huref_loses_ground_to_rotatio
                    "stay too close to 1 for folding to hide the model")
 def test_huref_falls_to_fold_and_rotate(evaluation):
     assert _verdict(evaluation, "huref", "rotate") != "derived"
+
+
+def test_tracing_calls_every_attack_derived_and_awm_never_unrelated(evaluation):
+    """tracing matches FFN units through every reparameterisation. awm's exact tests run over heads:
+    the zoo victim's 2 layers of 4 heads cannot reach p < 0.01 (a copy gets p = 0.02), so it says
+    inconclusive here and derived on deeper models (tests/methods/awm)."""
+    attacks = [s.name for s in evaluation.suspects if s.truth == "derived"]
+    for attack in attacks:
+        assert _verdict(evaluation, "tracing", attack) == "derived", attack
+        assert _verdict(evaluation, "awm", attack) != "unrelated", attack
 
 
 def test_nothing_is_called_derived_for_unrelated_controls(evaluation):

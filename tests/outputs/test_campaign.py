@@ -7,7 +7,7 @@ import pytest
 
 from llm_lineage.methods.subspace import SubspaceConfig, verify_endpoint
 from llm_lineage.outputs import open_suspect
-from llm_lineage.outputs.campaign import is_url
+from llm_lineage.outputs.source import is_url
 from llm_lineage.serve import LocalBackend, ServeOptions
 from llm_lineage.serve.background import running
 

@@ -93,4 +93,7 @@ def check(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     from ..registry import Registry
 
     with Registry(registry) as reg:
-        _render.registry_check(reg.check(), as_json=as_json, path=reg.path)
+        problems = reg.check()
+        _render.registry_check(problems, as_json=as_json, path=reg.path)
+    if problems:  # the report is printed; the exit code tells scripts the registry needs repair
+        raise typer.Exit(code=2)

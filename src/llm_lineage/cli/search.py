@@ -44,8 +44,8 @@ def search(suspect: SuspectArg, registry: RegistryOpt = None,
     An endpoint SUSPECT is probed once and queried once for all registered owner keys.
     """
     from ..methods.subspace import SubspaceConfig
-    from ..outputs.campaign import is_url
     from ..outputs.openai_endpoint import RetryPolicy
+    from ..outputs.source import is_url
     from ..registry import Registry
     from ..registry import search as run_search
 

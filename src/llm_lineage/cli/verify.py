@@ -42,8 +42,8 @@ def verify(owner: OwnerOpt, suspect: SuspectOpt, access: AccessOpt = None, top_k
     from ..methods.subspace import SubspaceConfig, verify_endpoint
     from ..methods.subspace import verify as subspace_verify
     from ..outputs import open_suspect
-    from ..outputs.campaign import is_url
     from ..outputs.openai_endpoint import RetryPolicy
+    from ..outputs.source import is_url
 
     if is_url(suspect):  # probe the endpoint, pick a strategy, query through the cache
         config = SubspaceConfig(n_outputs=outputs, n_tokens=tokens, progress=not as_json)

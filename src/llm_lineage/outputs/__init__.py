@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import InputError, ModelNotFound
 from .local import ACCESS_MODES, LocalModel, SimulatedAPI
 from .reconstruct import Evidence, best_access, collect
-from .source import Capabilities, OutputSource, TopLogprobs
+from .source import Capabilities, OutputSource, TopLogprobs, is_url
 
 
 def open_suspect(spec: str | Path, *, access: str | None = None, top_k: int = 5, decimals: int | None = None,
@@ -30,7 +30,7 @@ def open_suspect(spec: str | Path, *, access: str | None = None, top_k: int = 5,
     dtype : arithmetic of the local forward pass (``float32``, ``bfloat16``, ``float16``).
     """
     text = str(spec)
-    if text.startswith(("http://", "https://")):
+    if is_url(text):
         # probe the endpoint and choose a strategy; ``endpoint`` holds open_endpoint's
         # options (api_model, vocab_size, api_key_env, cache_path, resume, max_queries, ...)
         from .campaign import open_endpoint

@@ -44,10 +44,6 @@ class CampaignReport:
     probe: ProbeResult
 
 
-def is_url(spec: object) -> bool:
-    return isinstance(spec, str) and spec.startswith(("http://", "https://"))
-
-
 def default_cache_path(url: str, model: str) -> Path:
     from ..paths import cache_root
 

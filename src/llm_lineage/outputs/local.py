@@ -38,7 +38,9 @@ class LocalModel:
 
     def __init__(self, model_dir: str | Path, *, dtype: str = "float32", cache_size: int = 512) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from ..weights.hf_model import load_model
 
         model_dir = Path(model_dir).expanduser()
         if not (model_dir / "config.json").is_file():
@@ -49,8 +51,7 @@ class LocalModel:
         self.path = model_dir
         self.dtype = dtype
         self._torch = torch
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
-        self.model.eval()
+        self.model = load_model(model_dir, dtype=getattr(torch, dtype))
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
         self.capabilities = Capabilities(logits=True, probs=True, top_k=self.vocab_size, logit_bias=True,

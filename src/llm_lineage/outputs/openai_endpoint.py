@@ -114,6 +114,8 @@ class OpenAIEndpoint:
         self._count_lock = threading.Lock()
         self._client = OpenAI(base_url=self.base_url, api_key=api_key, max_retries=0,
                               timeout=retry.request_timeout_s)
+        # servers may echo the Authorization header in an error; it is cut from every message we build
+        self._secret = api_key if api_key_env else None
 
     def __repr__(self) -> str:  # never the client: it holds the key
         return f"OpenAIEndpoint({self.base_url!r}, model={self.model!r})"
@@ -170,14 +172,14 @@ class OpenAIEndpoint:
                 answer = self._client.completions.create(model=self.model, **standard, extra_body=extra or None)
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError) as exc:
-                last = _describe(exc)
+                last = self.redact(_describe(exc))
             except openai.APIStatusError as exc:
                 self.cache.release()
                 if exc.status_code in (401, 403):
                     raise EndpointError(f"{self.base_url} refused the credentials ({exc.status_code})",
                                         hint="check the key in the variable named by --api-key-env") from None
                 raise EndpointRejected(f"{self.base_url} rejected the request ({exc.status_code}): "
-                                       f"{_message(exc)}", status=exc.status_code) from None
+                                       f"{self.redact(_message(exc))}", status=exc.status_code) from None
             except Exception:
                 self.cache.release()
                 raise
@@ -195,6 +197,10 @@ class OpenAIEndpoint:
         self.cache.release()
         raise EndpointUnavailable(f"{self.base_url} kept failing after {attempt + 1} attempts "
                                   f"in {time.monotonic() - started:.1f} s (last: {last})")
+
+    def redact(self, text: str) -> str:
+        """``text`` with the API key replaced, so that no message, log or cache holds it."""
+        return text.replace(self._secret, "[api key]") if self._secret else text
 
     def _count(self) -> None:
         with self._count_lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 
@@ -56,3 +56,8 @@ class OutputSource(Protocol):
 
     def top_logprobs(self, prompt: str, *, top_k: int,
                      logit_bias: Mapping[int, float] | None = None) -> TopLogprobs: ...
+
+
+def is_url(spec: object) -> TypeGuard[str]:
+    """Whether a ``--suspect`` (or registry search) argument names an endpoint rather than a model."""
+    return isinstance(spec, str) and spec.startswith(("http://", "https://"))

@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from ..stats import NullCalibration, Verdict, format_p
 
 _ORDER = {Verdict.DERIVED: 0, Verdict.INCONCLUSIVE: 1, Verdict.UNRELATED: 2}
-# p_value(score, alpha) switches to the empirical rank when n >= 1/alpha; this keeps it parametric
-_PARAMETRIC = 1e-12
 UNRELATED_ABOVE = 0.1  # as stats.decide: p above this is no evidence of lineage at all
 
 
@@ -60,7 +58,7 @@ def not_applicable(method: str, kind: str, reason: str) -> MethodEvidence:
 def registry_p_value(score: float, null: NullCalibration) -> float:
     if null.n < 2:
         return math.nan
-    return null.p_value(score, alpha=_PARAMETRIC)
+    return null.prediction_p_value(score)
 
 
 def method_evidence(method: str, kind: str, score: float, own_p: float, own_verdict: Verdict | None,

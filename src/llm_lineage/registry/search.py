@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import LineageError
 from ..methods import METHODS, Kind
+from ..outputs.source import is_url
 from ..progress import track
 from ..stats import NullCalibration, calibrate, decide
 from ..weights import Checkpoint, open_checkpoint
@@ -81,7 +82,7 @@ def search(suspect: str | Path | Checkpoint, registry: Registry | str | Path | N
         config, tokenizer_dir, cache_path, resume, max_queries, ...)
     """
     reg = registry if isinstance(registry, Registry) else Registry(registry)
-    if isinstance(suspect, str) and suspect.startswith(("http://", "https://")):
+    if is_url(suspect):
         from .endpoint import search_endpoint
 
         return search_endpoint(suspect, reg, top=top, null_size=null_size, alpha=alpha, progress=progress,

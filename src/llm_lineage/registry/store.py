@@ -108,6 +108,9 @@ class Registry:
                                 hint="add a model first: llm-lineage registry add MODEL --registry PATH")
         if self.path.is_dir():
             raise RegistryError(f"{self.path} is a directory, not a registry file")
+        if not create and self.path.is_file() and self.path.stat().st_size == 0:
+            raise RegistryError(f"{self.path} is empty (0 bytes), not a registry",
+                                hint="remove it, or add a model to create a registry there")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = self._connect()
 

@@ -64,6 +64,14 @@ class NullCalibration:
             return math.nan
         if n >= 1 / alpha or n < 3:
             return float((1 + np.sum(null >= s)) / (n + 1))
+        return self.prediction_p_value(score)
+
+    def prediction_p_value(self, score: float) -> float:
+        """The Student-t prediction p-value of one new draw, at any ``n`` (NaN below 2 scores)."""
+        null, s = self._oriented(score)
+        n = len(null)
+        if n < 2:
+            return math.nan
         sd = float(null.std(ddof=1))
         if sd == 0.0:
             return 0.0 if s > null.mean() else 1.0

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ConfigError, MissingTensor, ModelNotFound, NonFiniteWeights, PickleRefused, UnsupportedFormat
 from .adapters import Adapter, adapter_for, map_keys
 from .config import ModelConfig
-from .stores import GGUFStore, PickleStore, SafetensorsStore, TensorStore
+from .stores import GGUFStore, PickleStore, SafetensorsStore, TensorStore, require_regular_file
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 
@@ -222,16 +222,23 @@ def open_checkpoint(path: str | Path, *, allow_pickle: bool = False) -> Checkpoi
     path = Path(path).expanduser()
     if not path.exists():
         raise ModelNotFound(f"{path} does not exist")
-    if path.is_file():
-        return _open_file(path, allow_pickle)
+    if not path.is_dir():
+        require_regular_file(path)
+        return checked(_open_file(path, allow_pickle))
+    return checked(_open_dir(path, allow_pickle))
 
+
+def _open_dir(path: Path, allow_pickle: bool) -> Checkpoint:
     index = path / "model.safetensors.index.json"
     shards = sorted(path.glob("*.safetensors"))
+    for shard in shards:
+        require_regular_file(shard)
     if index.is_file():
         store: TensorStore = SafetensorsStore.open_index(index)
     elif shards:
         store = SafetensorsStore({k: p for p in shards for k in SafetensorsStore.open_file(p).keys()})
     elif ggufs := sorted(path.glob("*.gguf")):
+        require_regular_file(ggufs[0])
         return _open_file(ggufs[0], allow_pickle)
     elif pickles := sorted(p for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES and "optimizer" not in p.name):
         if not allow_pickle:
@@ -290,3 +297,20 @@ def _infer_config(store: TensorStore, path: Path) -> ModelConfig:
            "tie_word_embeddings": ("lm_head", None, None) not in roles, "inferred_from_shapes": True}
     return ModelConfig.from_dict(raw, source=str(path))
 
+
+def checked(ckpt: Checkpoint) -> Checkpoint:
+    """Every size the config declares, checked against the tensors present (nothing is read).
+
+    A vocabulary larger than the embedding would make row reads run into other tensors' bytes;
+    a layer count below the stored blocks would silently leave blocks out.
+    """
+    cfg = ckpt.config
+    embed = next((r for r in ckpt.roles() if r.role == "embed_tokens" and r.layer is None), None)
+    if embed is not None and len(embed.shape) == 2 and cfg.vocab_size > embed.shape[0]:
+        raise ConfigError(f"{ckpt.path}: config declares vocab_size {cfg.vocab_size}, but the embedding "
+                          f"{embed.key} holds {embed.shape[0]} rows")
+    stored = {r.layer for r in ckpt.roles() if r.layer is not None}
+    if stored and max(stored) + 1 > cfg.num_hidden_layers:  # fewer is a missing tensor, named when read
+        raise ConfigError(f"{ckpt.path}: config declares {cfg.num_hidden_layers} layers, but the weights hold blocks "
+                          f"0-{max(stored)}", hint="fix num_hidden_layers in config.json")
+    return ckpt

@@ -50,6 +50,12 @@ class ModelConfig:
     def q_per_kv(self) -> int:
         return self.num_attention_heads // self.num_key_value_heads
 
+    def sizes(self) -> dict[str, Any]:
+        """The architecture's sizes, as fingerprints record them (enough to compare shapes later)."""
+        return {f: getattr(self, f) for f in ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                              "num_key_value_heads", "head_dim", "vocab_size", "intermediate_size",
+                                              "tie_word_embeddings")}
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, source: str = "config.json") -> ModelConfig:
         # multimodal wrappers (Gemma 3, ...) keep the language model under text_config

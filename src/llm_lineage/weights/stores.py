@@ -73,15 +73,27 @@ class SafetensorsStore:
         try:
             index = json.loads(index_path.read_text(encoding="utf-8"))
             weight_map = index["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise CorruptCheckpoint(f"{index_path} is not a valid safetensors index ({exc})") from None
-        resolved = {key: index_path.parent / shard for key, shard in weight_map.items()}
+        if not isinstance(weight_map, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                       for k, v in weight_map.items()):
+            raise CorruptCheckpoint(f"{index_path}: weight_map must map tensor names to shard file names")
+        folder = index_path.parent.resolve()
+        resolved = {}
+        for key, shard in weight_map.items():
+            path = (index_path.parent / shard).resolve()
+            # a shard outside the model folder (../, an absolute path, a symlink out) is never read
+            if Path(shard).is_absolute() or path.parent != folder:
+                raise CorruptCheckpoint(f"{index_path.name} names shard {shard!r} outside {index_path.parent}",
+                                        hint="shards must be files in the model directory")
+            resolved[key] = path
         for shard in sorted(set(resolved.values())):
-            if not shard.is_file():
+            if not shard.exists():
                 raise MissingShard(
                     f"{index_path.name} lists {shard.name}, which is not in {index_path.parent}",
                     hint="download the missing shard or fix the index",
                 )
+            require_regular_file(shard)
         return cls(resolved)
 
     def _header(self, path: Path) -> tuple[int, dict[str, Any]]:
@@ -167,6 +179,19 @@ def _widen_bf16(raw: np.ndarray) -> np.ndarray:
     wide = raw.view(np.uint16).astype(np.uint32)
     np.left_shift(wide, 16, out=wide)
     return wide.view(np.float32)
+
+
+def require_regular_file(path: Path) -> None:
+    """A weight file must be a regular file: a FIFO would block forever, a device never end."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise CorruptCheckpoint(f"{path} cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        raise UnsupportedFormat(f"{path} is not a regular file (a pipe, device or directory)",
+                                hint="point at the model's weight files themselves")
 
 
 def _safe_open(path: Path) -> Any:

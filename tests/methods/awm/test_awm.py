@@ -30,30 +30,30 @@ def victim4() -> Path:
     return zoo.build("llama", seed=0, train_steps=300, num_hidden_layers=4)
 
 
-@pytest.fixture(scope="module")
-def references4() -> tuple[Path, ...]:
-    return zoo.null_models("llama", num_hidden_layers=4)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, options", [
     ("finetune", dict(steps=50, seed=1)), ("quantize", dict(bits=4)), ("prune", dict(sparsity=0.3)),
     ("prune", dict(structure="layers", sparsity=0.25)), ("rotate", dict(seed=4)), ("scale", dict(seed=5)),
     ("permute", dict(seed=3)), ("upcycle-moe", {}),
 ])
-def test_attacks_are_derived_with_references(kind: str, options: dict, victim4: Path, references4, tmp_path) -> None:
+def test_attacks_are_derived(kind: str, options: dict, victim4: Path, tmp_path) -> None:
     suspect = derive(victim4, kind, tmp_path / kind, **options)
-    result = verify(victim4, suspect, references=references4)
+    result = verify(victim4, suspect)
     assert result.verdict is Verdict.DERIVED, result
     assert result.score > 0.8
 
 
-def test_exact_head_test_without_references(victim4: Path, references4, tmp_path) -> None:
-    rotated = derive(victim4, "rotate", tmp_path / "rotate", seed=4)
+def test_head_tests_need_no_references(victim4: Path, tmp_path, monkeypatch) -> None:
+    from llm_lineage import zoo
+
+    monkeypatch.delenv("LLM_LINEAGE_REFERENCES", raising=False)
     config = AWMConfig(n_permutations=199)
+    rotated = derive(victim4, "rotate", tmp_path / "rotate", seed=4)
     copy = verify(victim4, rotated, config)
-    assert copy.score > 0.99 and copy.p_heads < 0.05 and "reference models" in copy.note
-    stranger = verify(victim4, references4[0], config)
+    assert copy.score > 0.99 and copy.p_heads < 0.05 and copy.verdict is Verdict.DERIVED
+    permuted = verify(victim4, derive(victim4, "permute", tmp_path / "permute", seed=3), config)
+    assert permuted.head_agreements == (4, 4, 4, 4) and permuted.verdict is Verdict.DERIVED  # by matching
+    stranger = verify(victim4, zoo.build("llama", seed=7, train_steps=300, num_hidden_layers=4), config)
     assert stranger.verdict is not Verdict.DERIVED and stranger.p_heads > copy.p_heads
 
 
@@ -64,3 +64,5 @@ def test_real_pairs(shared_models: Path) -> None:
     for other in ("llama2xs", "aidreams260k"):
         result = verify(hf / "stories260k", hf / other)
         assert result.verdict is not Verdict.DERIVED and result.score < 0.5, (other, result)
+    # aidreams260k lays its heads out otherwise (4 of size 16): no head-level test, no verdict
+    assert "laid out differently" in verify(hf / "stories260k", hf / "aidreams260k").note

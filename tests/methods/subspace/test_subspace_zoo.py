@@ -1,4 +1,4 @@
-"""Done-when tests of issue 3 on zoo models, in every access mode (local suspects, simulated APIs)."""
+"""The subspace test on zoo models, in every access mode (local suspects, simulated APIs)."""
 
 from __future__ import annotations
 

@@ -37,8 +37,6 @@ from . import terms, tokens
 from .config import HurefConfig
 
 _MIN_SHARED_TOKENS = 16
-_CONFIG_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                  "num_key_value_heads", "head_dim", "vocab_size", "intermediate_size", "tie_word_embeddings")
 
 
 @dataclass(frozen=True)
@@ -113,7 +111,7 @@ def fingerprint(model: Checkpoint | str | Path, config: HurefConfig = HurefConfi
             mats.append(mat)
     fp = HurefFingerprint(
         mode=config.mode, model=str(ckpt.path),
-        config={f: getattr(ckpt.config, f) for f in _CONFIG_FIELDS},
+        config=ckpt.config.sizes(),
         tokenizer_hash=ckpt.tokenizer_hash(), slices=tuple(slices),
         tokens=tokens.strings_of(ckpt, ids.tolist()), token_ids=ids, embedding=embedding, terms=np.stack(mats))
     if key is not None:

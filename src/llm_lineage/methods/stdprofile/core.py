@@ -37,8 +37,6 @@ from ..base import Kind, Method, Result
 from .config import EXTRA_ROLES, PROJECTIONS, StdProfileConfig
 
 METHOD = "std-profile"
-_CONFIG_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                  "num_key_value_heads", "head_dim", "vocab_size", "intermediate_size", "tie_word_embeddings")
 _BLOCK = 1 << 16  # elements widened to float64 at a time: 512 KiB, within L2 (fastest measured)
 
 
@@ -156,7 +154,7 @@ def fingerprint(model: Checkpoint | str | Path, config: StdProfileConfig = StdPr
                 extra_sigma[j, layer] = layer_std(ckpt.tensor(role, layer, dtype=carrier))
             if bar is not None:
                 bar.advance()
-    sizes = {k: getattr(ckpt.config, k) for k in _CONFIG_FIELDS}
+    sizes = ckpt.config.sizes()
     return StdProfile(name=ckpt.name, model=str(ckpt.path), config=sizes, n_layers=n, projections=PROJECTIONS,
                       sigma=sigma, extra_roles=extras, extra_sigma=extra_sigma, is_moe=ckpt.is_moe,
                       stored_dtype=stored)

@@ -88,30 +88,36 @@ class TracingResult(Result):
 
 
 def _unit_vectors(ckpt: Checkpoint, layer: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each FFN unit's two input-side vectors in residual space, norm gain folded, float64.
+    """Each FFN unit's two input-side vectors in residual space, norm gain folded, float32 (a 7B
+    layer's gate and up are 180 MB each; cosines need no more precision).
 
     Gated MLPs: gate and up rows. Plain MLPs: fc_in rows and fc_out columns. MoE: expert 0 (a
     fixed choice, so the test stays valid; an upcycled model's experts start as copies).
     """
     expert = 0 if ckpt.is_moe else None
     if ckpt.gated_mlp:
-        first = ckpt.tensor("gate_proj", layer, expert=expert, dtype=np.float64)
-        second = ckpt.tensor("up_proj", layer, expert=expert, dtype=np.float64)
+        first = ckpt.tensor("gate_proj", layer, expert=expert)
+        second = ckpt.tensor("up_proj", layer, expert=expert)
     elif ckpt.has("fc_in", layer):
-        first = ckpt.tensor("fc_in", layer, dtype=np.float64)
-        second = ckpt.tensor("fc_out", layer, dtype=np.float64).T
+        first = ckpt.tensor("fc_in", layer)
+        second = np.ascontiguousarray(ckpt.tensor("fc_out", layer).T)
     else:
         raise UnsupportedFormat(f"{ckpt.path}: layer {layer} has no FFN weights the tracing test can read")
+    # writable float32 copies only where the store handed out a read-only view
+    first, second = (np.require(m, np.float32, ["C", "W"]) for m in (first, second))
     if ckpt.has("mlp_norm", layer):
-        gain = ckpt.tensor("mlp_norm", layer, dtype=np.float64) + ckpt.config.norm_weight_offset
+        gain = ckpt.tensor("mlp_norm", layer) + np.float32(ckpt.config.norm_weight_offset)
         if gain.shape == (first.shape[1],):
-            first = first * gain[None, :]
-            second = second * gain[None, :] if ckpt.gated_mlp else second
+            first *= gain[None, :]
+            if ckpt.gated_mlp:
+                second *= gain[None, :]
     return first, second
 
 
 def _normalised(rows: np.ndarray) -> np.ndarray:
-    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-30)
+    """Unit rows, in place when ``rows`` is a temporary (zero rows, e.g. pruned units, stay zero)."""
+    rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-30)
+    return rows
 
 
 # --- the statistics -----------------------------------------------------------------------------
@@ -142,9 +148,11 @@ class _LayerPair:
 def _layer_pair(owner_units: tuple[np.ndarray, np.ndarray], suspect_units: tuple[np.ndarray, np.ndarray],
                 subset: np.ndarray, rotation: np.ndarray, owner_layer: int, suspect_layer: int) -> _LayerPair:
     cos = []
+    rotation = rotation.astype(np.float32)
     for own, theirs in zip(owner_units, suspect_units, strict=True):
         aligned = theirs @ rotation                     # suspect rows in the owner's residual basis
-        cos.append(_normalised(own[subset]) @ _normalised(aligned).T)
+        cos.append((_normalised(own[subset]) @ _normalised(aligned).T).astype(np.float64))
+        del aligned
     agreement = int(np.sum((_match(cos[0]) == _match(cos[1])) & (_match(cos[0]) >= 0)))
     both = (cos[0] + cos[1]) / 2
     same_width = owner_units[0].shape[0] == suspect_units[0].shape[0]
