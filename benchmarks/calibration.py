@@ -10,9 +10,10 @@ Reference-calibrated methods get, for each pair, the pool of every other model h
 reference models of seeds 101-104 included) minus the owner's and the suspect's families; the
 exact methods (``tracing``, ``awm``'s head test) need none.
 
-Prints per method: false-positive rate at alpha 0.01 and 0.05 over the independent pairs it can
-score, the Kolmogorov-Smirnov distance of those p-values from uniform, true-positive rate at 0.01
-per attack, AUC (derived vs independent, by p-value), and seconds per pair. Results are cached in
+Prints per method: false-positive rate of the p-value at alpha 0.01 and 0.05 over the independent
+pairs it can score, the `derived` verdicts among them (what a user is told), the Kolmogorov-Smirnov
+distance of those p-values from uniform, true-positive rate at 0.01 per attack (a cell is derived
+pairs with p < 0.01 / pairs), AUC (derived vs independent, by p-value), and seconds per pair. Results are cached in
 the work folder (``--work``, default /tmp/llm-lineage-calibration), so a rerun only adds what is new.
 
     .venv/bin/python benchmarks/calibration.py [--work DIR] [--methods tracing,awm,...] [--no-smollm]
@@ -131,7 +132,7 @@ def main() -> None:
             if base == "smollm2-135m" and kind == "finetune":
                 options = {**options, "steps": 20}
             if base == "stories260k" and label in ("quantize-4", "lq-lora"):
-                options = {**options, "group_size": 43}  # groups must divide the FFN width 172
+                options = {**options, "group_size": 4}  # groups must divide the widths 64 and 172
             name = f"{base}+{label}"
             t0 = time.perf_counter()
             try:
@@ -170,14 +171,16 @@ def main() -> None:
 
 def report(cache: dict, methods: list[str], attack_labels: list[str]) -> None:
     labels = list(dict.fromkeys(attack_labels))
-    print("| method | FPR@0.01 | FPR@0.05 | KS vs uniform | " + " | ".join(labels) + " | AUC | s/pair |")
-    print("|---" * (6 + len(labels)) + "|")
+    print("| method | FPR@0.01 | FPR@0.05 | `derived` verdicts | KS vs uniform | " + " | ".join(labels)
+          + " | AUC | s/pair |")
+    print("|---" * (7 + len(labels)) + "|")
     for method in methods:
         records = [r for k, r in cache.items() if k.startswith(f"{method}|")]
         null = [r["p"] for r in records if r["label"] == "independent" and math.isfinite(r["p"])]
         n_null = sum(r["label"] == "independent" for r in records)
         fpr1 = sum(p < 0.01 for p in null)
         fpr5 = sum(p < 0.05 for p in null)
+        false_derived = sum(r["label"] == "independent" and r["verdict"] == "derived" for r in records)
         ks = stats.kstest(null, "uniform").statistic if null else math.nan
         cells = []
         for label in labels:
@@ -187,7 +190,8 @@ def report(cache: dict, methods: list[str], attack_labels: list[str]) -> None:
         pos = [r["p"] for r in records if r["label"] != "independent" and math.isfinite(r["p"])]
         auc = _auc(pos, null)
         seconds = np.mean([r["seconds"] for r in records]) if records else math.nan
-        print(f"| {method} | {fpr1}/{len(null)} | {fpr5}/{len(null)} | {ks:.2f} | " + " | ".join(cells)
+        print(f"| {method} | {fpr1}/{len(null)} | {fpr5}/{len(null)} | {false_derived}/{n_null} | {ks:.2f} | "
+              + " | ".join(cells)
               + f" | {auc:.2f} | {seconds:.1f} |" + (f" ({n_null - len(null)} independent pairs n/a)"
                                                      if n_null > len(null) else ""))
 

@@ -31,7 +31,10 @@ def test_compare_with_an_empty_cache_trains_nothing(no_trainer, shared_models: P
                               "--json"])
     assert out.exit_code == 0, out.output
     verdicts = {r["method"]: r["verdict"] for r in json.loads(out.stdout)["results"]}
-    assert verdicts["tracing"] == "derived" and verdicts["invariant"] == "derived"
+    # tracing's null is exact; HuRef's needs independent models with this tokenizer, of which the
+    # shared folder holds one (llama2xs), so it answers inconclusive rather than guess
+    assert verdicts["tracing"] == "derived" and verdicts["awm"] == "derived"
+    assert verdicts["invariant"] == "inconclusive"
 
 
 def test_the_babyllama_pair_answers_instead_of_crashing(no_trainer, shared_models: Path) -> None:

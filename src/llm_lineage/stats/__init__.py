@@ -1,7 +1,8 @@
 """Null distributions, calibration and p-values, shared by every method. Pure maths: no model is
 built, read or trained here; callers hand in the scores."""
 
-from .calibration import NullCalibration, Verdict, calibrate, decide, format_p
+from .calibration import NullCalibration, Verdict, calibrate, decide, format_p, verdict_of
 from .nulls import NullSummary, summarize
 
-__all__ = ["NullCalibration", "NullSummary", "Verdict", "calibrate", "decide", "format_p", "summarize"]
+__all__ = ["NullCalibration", "NullSummary", "Verdict", "calibrate", "decide", "format_p", "summarize",
+           "verdict_of"]

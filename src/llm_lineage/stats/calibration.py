@@ -121,6 +121,16 @@ def decide(score: float, null: NullCalibration, *, alpha: float = 0.01, unrelate
     return Verdict.INCONCLUSIVE
 
 
+def verdict_of(p_value: float, *, alpha: float = 0.01, unrelated_above: float = 0.1) -> Verdict:
+    """The verdict a p-value gives by itself (exact tests): ``derived`` below ``alpha``,
+    ``unrelated`` above ``unrelated_above``, ``inconclusive`` in between and for NaN."""
+    if math.isnan(p_value):
+        return Verdict.INCONCLUSIVE
+    if p_value < alpha:
+        return Verdict.DERIVED
+    return Verdict.UNRELATED if p_value > unrelated_above else Verdict.INCONCLUSIVE
+
+
 def format_p(p: float) -> str:
     """A p-value for people: one that underflowed to 0 is below what a double holds, not zero."""
     if p == 0.0:

@@ -45,7 +45,9 @@ def test_real_checkpoints_quantised_copy_and_hard_negative(shared_models: Path) 
     stories = shared_models / "hf" / "stories260k"
     config = HurefConfig()
     derived = verify(stories, shared_models / "hf" / "stories260k-q80", config)
-    assert derived.verdict is Verdict.DERIVED and derived.score > 99
+    # a copy scores 100, but the only independent model with stories260k's tokenizer here is
+    # llama2xs: a null of one cannot give p < 0.01, so the verdict says what to add
+    assert derived.score > 99 and derived.verdict is Verdict.INCONCLUSIVE and "--null" in derived.note
     # same data, same vocabulary, same shape, independent training: the hard negative
     negative = verify(stories, shared_models / "hf" / "llama2xs", config)
     assert negative.verdict is not Verdict.DERIVED

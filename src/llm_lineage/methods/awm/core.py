@@ -61,7 +61,7 @@ from scipy.special import gammaln
 from scipy.stats import chi2
 
 from ...errors import ConfigError
-from ...stats import NullCalibration, Verdict, calibrate
+from ...stats import NullCalibration, calibrate, verdict_of
 from ...weights import Checkpoint
 from ..alignment import residual_alignment
 from ..base import Kind, Method, Result
@@ -229,17 +229,11 @@ def aligned_cka(owner: Checkpoint, suspect: Checkpoint, config: AWMConfig, *, ex
         p_match, agreements = head_matching_p(tables)
     available = [p for p in (p_heads, p_match) if math.isfinite(p)]
     p_value = min(1.0, len(available) * min(available)) if available else math.nan
+    verdict = verdict_of(p_value, alpha=config.alpha, unrelated_above=config.unrelated_above)
     notes = []
     if not math.isfinite(p_value):
-        verdict = Verdict.INCONCLUSIVE
         notes.append("the two models' attention heads are laid out differently: no head-level test applies "
                      "(the aligned score is reported, uncalibrated)")
-    elif p_value < config.alpha:
-        verdict = Verdict.DERIVED
-    elif p_value > config.unrelated_above:
-        verdict = Verdict.UNRELATED
-    else:
-        verdict = Verdict.INCONCLUSIVE
     if owner.n_layers != suspect.n_layers:
         notes.append(f"depths differ ({owner.n_layers} vs {suspect.n_layers}): layers paired by linear assignment")
     return AWMResult(

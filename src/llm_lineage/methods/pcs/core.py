@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -97,19 +98,38 @@ class PCSMethod(Method[PCSFingerprint, PCSConfig, PCSResult]):
     def score(self, owner_fp: PCSFingerprint, suspect_fp: PCSFingerprint, config: PCSConfig) -> float:
         return cosines(owner_fp.checkpoint(), suspect_fp.checkpoint(), include_vectors=config.include_vectors)[0]
 
-    def null(self, owner_fp: PCSFingerprint, config: PCSConfig, references: Sequence[Path]) -> NullCalibration:
-        key = hashlib.sha256(f"{owner_fp.identity}:{config.include_vectors}".encode()).hexdigest()
+    def null(self, owner_fp: PCSFingerprint, config: PCSConfig, references: Sequence[Path], *,
+             n_parameters: int | None = None) -> NullCalibration:
+        """PCS of the owner with each reference; with ``n_parameters``, only the references paired
+        on as many parameters as the suspect was. A cosine over the embeddings alone and one over
+        every block matrix are different statistics: mixing them once called an independent real
+        model derived at p = 1e-5."""
         owner = owner_fp.checkpoint()
 
         def score(path: Path) -> float:
             try:
-                return cosines(owner, open_checkpoint(path), include_vectors=config.include_vectors)[0]
+                value, _, _, n = cosines(owner, open_checkpoint(path), include_vectors=config.include_vectors)
             except LineageError:
                 return float("nan")  # a reference this method cannot read is no evidence
+            return value if n_parameters is None or n == n_parameters else float("nan")
 
+        key = hashlib.sha256(f"{owner_fp.identity}:{config.include_vectors}:{n_parameters}".encode()).hexdigest()
         scores = cached_null_scores("pcs", key, references, score, use_cache=config.cache)
-        return calibrate(scores, source=f"PCS of the owner with {len(references)} unrelated models",
+        return calibrate(scores, source="PCS of the owner with unrelated models paired on the same tensors",
                          models=references)
+
+    def verify(self, owner: str | Path | Checkpoint, suspect: Any, config: PCSConfig | None = None, *,
+               references: Sequence[str | Path] = ()) -> PCSResult:
+        """The template, with the null restricted to references paired on the suspect's tensors."""
+        from ...references import reference_models
+
+        config = config if config is not None else self.default_config()
+        owner_fp, suspect_fp = self.fingerprint_of(owner, config), self.fingerprint_of(suspect, config)
+        n_parameters = cosines(owner_fp.checkpoint(), suspect_fp.checkpoint(),
+                               include_vectors=config.include_vectors)[3]
+        models = reference_models(extra=references, exclude=[Path(owner_fp.model), Path(suspect_fp.model)])
+        null = self.null(owner_fp, config, models, n_parameters=n_parameters)
+        return self.compare(owner_fp, suspect_fp, null=null, config=config)
 
     def compare(self, owner_fp: PCSFingerprint, suspect_fp: PCSFingerprint, *, null: NullCalibration | None,
                 config: PCSConfig) -> PCSResult:

@@ -56,7 +56,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import gammaln
 
 from ...errors import ConfigError, UnsupportedFormat
-from ...stats import NullCalibration, Verdict, calibrate
+from ...stats import NullCalibration, calibrate, verdict_of
 from ...weights import Checkpoint
 from ..alignment import residual_alignment
 from ..base import Kind, Method, Result
@@ -220,12 +220,7 @@ def trace(owner: Checkpoint, suspect: Checkpoint, config: TracingConfig) -> Trac
     else:
         log10_p = min(0.0, math.log10(2.0) + min(math.log10(p_exact), log10_p_match))
     p_value = 10.0 ** log10_p
-    if p_value < config.alpha:
-        verdict = Verdict.DERIVED
-    elif p_value > config.unrelated_above:
-        verdict = Verdict.UNRELATED
-    else:
-        verdict = Verdict.INCONCLUSIVE
+    verdict = verdict_of(p_value, alpha=config.alpha, unrelated_above=config.unrelated_above)
     notes = []
     if not same_depth:
         notes.append(f"depths differ ({owner.n_layers} vs {suspect.n_layers}): each owner layer tried against "
