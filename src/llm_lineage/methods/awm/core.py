@@ -93,7 +93,8 @@ class _Layer:
     """Gram matrices (zero diagonal) of one layer's forms on the sampled rows."""
 
     whole: tuple[np.ndarray, np.ndarray]        # summed over heads: (K_qk, K_vo)
-    heads: list[tuple[np.ndarray, np.ndarray]]  # per head
+    heads: list[tuple[np.ndarray, np.ndarray]]  # per head (empty unless asked for: 7B has 32 a layer)
+    n_heads: int
     n_kv: int
 
 
@@ -126,8 +127,11 @@ def unbiased_cka(x: np.ndarray, y: np.ndarray) -> float:
     return _cka(_gram(x), _gram(y))
 
 
-def _layer(ckpt: Checkpoint, layer: int, rows: np.ndarray, rotation: np.ndarray | None) -> _Layer:
-    """One layer's forms, in the owner's basis when ``rotation`` is given, on residual rows ``rows``."""
+def _layer(ckpt: Checkpoint, layer: int, rows: np.ndarray, rotation: np.ndarray | None, *,
+           per_head: bool = False) -> _Layer:
+    """One layer's forms, in the owner's basis when ``rotation`` is given, on residual rows ``rows``;
+    the per-head Gram matrices only when ``per_head`` (they are read again for the paired layers
+    rather than kept for every layer)."""
     cfg = ckpt.config
     q = ckpt.tensor("q_proj", layer, dtype=np.float64)
     k = ckpt.tensor("k_proj", layer, dtype=np.float64)
@@ -145,16 +149,17 @@ def _layer(ckpt: Checkpoint, layer: int, rows: np.ndarray, rotation: np.ndarray 
     if rotation is not None:  # input-side rows and output-side columns both move by the residual map
         q, k, v, o = q @ rotation, k @ rotation, v @ rotation, rotation.T @ o
     group = heads // kv
-    qk_sum, vo_sum, per_head = 0.0, 0.0, []
+    qk_sum, vo_sum, grams = 0.0, 0.0, []
     for h in range(heads):
         g = h // group
         qh, kh = q[h * head_dim:(h + 1) * head_dim], k[g * head_dim:(g + 1) * head_dim]
         vh, oh = v[g * head_dim:(g + 1) * head_dim], o[:, h * head_dim:(h + 1) * head_dim]
         qk = qh[:, rows].T @ kh          # rows of W_Q^T W_K
         vo = oh[rows] @ vh               # rows of W_O W_V
-        per_head.append((_gram(qk), _gram(vo)))
+        if per_head:
+            grams.append((_gram(qk), _gram(vo)))
         qk_sum, vo_sum = qk_sum + qk, vo_sum + vo
-    return _Layer((_gram(np.asarray(qk_sum)), _gram(np.asarray(vo_sum))), per_head, kv)
+    return _Layer((_gram(np.asarray(qk_sum)), _gram(np.asarray(vo_sum))), grams, heads, kv)
 
 
 def _pair_cka(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
@@ -171,10 +176,18 @@ def _head_permutation(n_heads: int, n_kv: int, rng: np.random.Generator) -> np.n
 
 
 def _head_tables(owner: _Layer, suspect: _Layer) -> tuple[np.ndarray, np.ndarray]:
-    """Per-head CKA, owner heads x suspect heads, for the QK and the VO form."""
-    qk = np.array([[_cka(a[0], b[0]) for b in suspect.heads] for a in owner.heads])
-    vo = np.array([[_cka(a[1], b[1]) for b in suspect.heads] for a in owner.heads])
-    return np.nan_to_num(qk, nan=-1.0), np.nan_to_num(vo, nan=-1.0)
+    """Per-head CKA, owner heads x suspect heads, for the QK and the VO form (-1 where undefined)."""
+    tables = []
+    for form in (0, 1):
+        mine = [math.sqrt(max(_hsic(h[form], h[form]), 0.0)) for h in owner.heads]
+        theirs = [math.sqrt(max(_hsic(h[form], h[form]), 0.0)) for h in suspect.heads]
+        table = np.full((len(mine), len(theirs)), -1.0)
+        for i, a in enumerate(owner.heads):
+            for j, b in enumerate(suspect.heads):
+                if mine[i] * theirs[j] > 0:
+                    table[i, j] = _hsic(a[form], b[form]) / (mine[i] * theirs[j])
+        tables.append(table)
+    return tables[0], tables[1]
 
 
 def head_permutation_p(tables: list[tuple[np.ndarray, np.ndarray]], suspect: list[_Layer], n_permutations: int,
@@ -220,11 +233,12 @@ def aligned_cka(owner: Checkpoint, suspect: Checkpoint, config: AWMConfig, *, ex
     paired = [(owner_layers[i], suspect_layers[j]) for i, j in pairs]
     per_layer = [_pair_cka(a.whole, b.whole) for a, b in paired]
     score = float(np.nanmean(per_layer))
-    same_heads = all(len(a.heads) == len(b.heads) and a.n_kv == b.n_kv for a, b in paired)
+    same_heads = all(a.n_heads == b.n_heads and a.n_kv == b.n_kv for a, b in paired)
     head_score, p_heads, p_match = math.nan, math.nan, math.nan
     agreements: tuple[int, ...] = ()
     if exact and same_heads:
-        tables = [_head_tables(a, b) for a, b in paired]
+        tables = [_head_tables(_layer(owner, i, rows, None, per_head=True),
+                               _layer(suspect, j, rows, rotation, per_head=True)) for i, j in pairs]
         head_score, p_heads = head_permutation_p(tables, [b for _, b in paired], config.n_permutations, rng)
         p_match, agreements = head_matching_p(tables)
     available = [p for p in (p_heads, p_match) if math.isfinite(p)]
