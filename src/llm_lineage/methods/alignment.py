@@ -9,6 +9,7 @@ the two models' embeddings undoes it. Methods that compare residual-space weight
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 from ..errors import VocabularyMismatch
 from ..weights import Checkpoint
@@ -30,13 +31,17 @@ def residual_alignment(owner: Checkpoint, suspect: Checkpoint, n_tokens: int) ->
     if len(ids_owner) < 8:
         raise VocabularyMismatch(f"{owner.path} and {suspect.path} share {len(ids_owner)} token strings: too few "
                                  "to align their residual streams")
-    e_owner = owner.rows("embed_tokens", ids_owner, dtype=np.float64)
-    e_suspect = suspect.rows("embed_tokens", ids_suspect, dtype=np.float64)
+    # float32 throughout (8192 x 4096 rows at 7B: 134 MB each): the float64 SVD of the 4096^2
+    # product peaked at 1.6 GB, float32 at about 0.5 GB
+    e_owner = owner.rows("embed_tokens", ids_owner, dtype=np.float32)
+    e_suspect = suspect.rows("embed_tokens", ids_suspect, dtype=np.float32)
     # scale does not matter for a rotation; centring removes the shared mean direction of embeddings
     e_owner -= e_owner.mean(axis=0)
     e_suspect -= e_suspect.mean(axis=0)
-    u, _, vt = np.linalg.svd(e_suspect.T @ e_owner, full_matrices=False)
+    u, _, vt = scipy.linalg.svd(e_suspect.T @ e_owner, full_matrices=False, lapack_driver="gesdd",
+                                overwrite_a=True, check_finite=False)
     rotation = u @ vt
+    del u, vt
     fitted = e_suspect @ rotation
     scale = float(np.sum(fitted * e_owner)) / max(float(np.sum(fitted * fitted)), 1e-300)
     residual = float(np.linalg.norm(scale * fitted - e_owner)) / max(float(np.linalg.norm(e_owner)), 1e-300)

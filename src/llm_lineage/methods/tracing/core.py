@@ -146,16 +146,17 @@ class _LayerPair:
 
 
 def _layer_pair(owner_units: tuple[np.ndarray, np.ndarray], suspect_units: tuple[np.ndarray, np.ndarray],
-                subset: np.ndarray, rotation: np.ndarray, owner_layer: int, suspect_layer: int) -> _LayerPair:
+                subset: np.ndarray, rotation: np.ndarray, owner_layer: int, suspect_layer: int,
+                same_width: bool) -> _LayerPair:
+    """``owner_units`` are the owner's subset rows already; ``suspect_units`` every suspect unit."""
     cos = []
     rotation = rotation.astype(np.float32)
     for own, theirs in zip(owner_units, suspect_units, strict=True):
         aligned = theirs @ rotation                     # suspect rows in the owner's residual basis
-        cos.append((_normalised(own[subset]) @ _normalised(aligned).T).astype(np.float64))
+        cos.append((_normalised(own.copy()) @ _normalised(aligned).T).astype(np.float64))
         del aligned
     agreement = int(np.sum((_match(cos[0]) == _match(cos[1])) & (_match(cos[0]) >= 0)))
     both = (cos[0] + cos[1]) / 2
-    same_width = owner_units[0].shape[0] == suspect_units[0].shape[0]
     diagonal = both[np.arange(len(subset)), subset] if same_width else None
     return _LayerPair(owner_layer, suspect_layer, agreement, diagonal, both)
 
@@ -187,10 +188,12 @@ def trace(owner: Checkpoint, suspect: Checkpoint, config: TracingConfig) -> Trac
     subset: np.ndarray | None = None
     suspect_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for layer in range(owner.n_layers):
-        owner_units = _unit_vectors(owner, layer)
+        full = _unit_vectors(owner, layer)
+        n_units = full[0].shape[0]
         if subset is None:
-            n_units = owner_units[0].shape[0]
             subset = np.sort(rng.choice(n_units, size=min(config.max_units, n_units), replace=False))
+        owner_units = (full[0][subset], full[1][subset])  # only the tested rows stay in memory
+        del full
         candidates = [layer] if same_depth else range(suspect.n_layers)
         best: _LayerPair | None = None
         for other in candidates:
@@ -202,7 +205,7 @@ def trace(owner: Checkpoint, suspect: Checkpoint, config: TracingConfig) -> Trac
             if units[0].shape[1] != rotation.shape[0]:
                 raise UnsupportedFormat(f"{suspect.path}: layer {other} FFN {units[0].shape} cannot be compared "
                                         f"with the owner's hidden size {rotation.shape[1]}")
-            pair = _layer_pair(owner_units, units, subset, rotation, layer, other)
+            pair = _layer_pair(owner_units, units, subset, rotation, layer, other, units[0].shape[0] == n_units)
             if best is None or pair.agreement > best.agreement:
                 best = pair
         if same_depth:
