@@ -16,6 +16,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -90,9 +91,10 @@ def main() -> None:
     print("| method | seconds | peak RSS (MB) | verdict |")
     print("|---|---|---|---|")
     for method in args.methods.split(","):
-        out = subprocess.run([sys.executable, "-c", _RUN, method, str(owner), str(suspect)], capture_output=True,
-                             text=True, env={"LLM_LINEAGE_NO_PROGRESS": "1", "PATH": "/usr/bin:/bin",
-                                             "LLM_LINEAGE_CACHE": str(args.work / "cache")})
+        with tempfile.TemporaryDirectory() as cache:  # an empty cache: every fingerprint is computed
+            out = subprocess.run([sys.executable, "-c", _RUN, method, str(owner), str(suspect)], capture_output=True,
+                                 text=True, env={"LLM_LINEAGE_NO_PROGRESS": "1", "PATH": "/usr/bin:/bin",
+                                                 "LLM_LINEAGE_CACHE": cache})
         if out.returncode:
             print(f"| {method} | - | - | failed: {out.stderr.strip().splitlines()[-1][:120]} |")
             continue

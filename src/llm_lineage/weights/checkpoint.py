@@ -54,6 +54,13 @@ class Checkpoint:
         return self.config.num_hidden_layers
 
     @property
+    def lossless_dtype(self) -> type:
+        """The dtype to read tensors in without losing a bit: float32 holds every 8-, 16- and 32-bit
+        float (and every GGUF dequantised value) exactly; only float64 checkpoints need float64."""
+        wide = any(d.upper() in ("F64", "FLOAT64", "DOUBLE") for d in self.dtypes())
+        return np.float64 if wide else np.float32
+
+    @property
     def gated_mlp(self) -> bool:
         if self.adapter.gated_mlp is not None:
             return self.adapter.gated_mlp

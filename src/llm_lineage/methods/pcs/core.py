@@ -49,6 +49,9 @@ class PCSResult(Result):
     n_parameters: int             # parameters in those pairs (per model)
 
 
+_BLOCK = 1 << 22  # elements widened to float64 at a time (32 MB)
+
+
 def cosines(owner: Checkpoint, suspect: Checkpoint, *, include_vectors: bool = False
             ) -> tuple[float, dict[str, float], int, int]:
     """Global cosine, per-role cosines, number of pairs and of parameters per model."""
@@ -59,10 +62,15 @@ def cosines(owner: Checkpoint, suspect: Checkpoint, *, include_vectors: bool = F
         other = theirs.get((info.role, info.layer, info.expert))
         if other is None or other.shape != info.shape or (len(info.shape) < 2 and not include_vectors):
             continue
-        a = owner.store.get(info.key, dtype=np.float64).ravel()
-        b = suspect.store.get(other.key, dtype=np.float64).ravel()
+        # read losslessly (float32 unless stored as float64), summed in float64 a block at a time:
+        # two 7B embeddings in float64 at once took 2.9 GB
+        a = owner.store.get(info.key, dtype=owner.lossless_dtype).ravel()
+        b = suspect.store.get(other.key, dtype=suspect.lossless_dtype).ravel()
         acc = sums.setdefault(info.role, np.zeros(3))
-        acc += (a @ b, a @ a, b @ b)
+        for start in range(0, a.size, _BLOCK):
+            x = a[start:start + _BLOCK].astype(np.float64)
+            y = b[start:start + _BLOCK].astype(np.float64)
+            acc += (x @ y, x @ x, y @ y)
         n_pairs += 1
         n_params += a.size
         del a, b

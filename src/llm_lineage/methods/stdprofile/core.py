@@ -114,13 +114,6 @@ def layer_std(weight: np.ndarray) -> float:
     return math.sqrt(max(squares / n - mean * mean, 0.0))  # the shift cancels out of the variance
 
 
-def _carrier(ckpt: Checkpoint) -> type:
-    """The dtype tensors are read in: float32 holds every 8-, 16- and 32-bit float (and every
-    GGUF dequantised value) exactly, so only float64 checkpoints need float64 reads."""
-    wide = any(d.upper() in ("F64", "FLOAT64", "DOUBLE") for d in ckpt.dtypes())
-    return np.float64 if wide else np.float32
-
-
 def fingerprint(model: Checkpoint | str | Path, config: StdProfileConfig = StdProfileConfig(), *,
                 progress: bool = False, allow_pickle: bool = False) -> StdProfile:
     """Read the std profiles of a checkpoint, one tensor at a time.
@@ -141,13 +134,13 @@ def fingerprint(model: Checkpoint | str | Path, config: StdProfileConfig = StdPr
         raise ConfigError(f"{ckpt.path}: config reports {n} layers; nothing to profile")
     extras = tuple(r for r in EXTRA_ROLES if config.extras and all(ckpt.has(r, layer) for layer in range(n)))
     stored = _stored_dtype(ckpt)
-    carrier = _carrier(ckpt)
+    carrier = ckpt.lossless_dtype
     sigma = np.empty((len(PROJECTIONS), n), dtype=np.float64)
     extra_sigma = np.empty((len(extras), n), dtype=np.float64)
     with _progress.progress(f"std profile of {ckpt.name}", total=n) if progress else nullcontext() as bar:
         for layer in range(n):
             # one tensor alive at a time: memory is bounded by the largest projection. Values are
-            # read exactly (see _carrier) and the statistic is accumulated in float64.
+            # read exactly (see Checkpoint.lossless_dtype) and the statistic is accumulated in float64.
             for i, role in enumerate(PROJECTIONS):
                 sigma[i, layer] = layer_std(ckpt.tensor(role, layer, dtype=carrier))
             for j, role in enumerate(extras):
