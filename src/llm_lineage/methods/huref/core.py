@@ -51,7 +51,8 @@ class HurefFingerprint:
     tokens: tuple[str, ...]       # token strings of X, as the vocabulary spells them
     token_ids: np.ndarray         # (n,) int64
     embedding: np.ndarray         # (n, hidden_size) float32: the rows of X (``invariant``: unit RMS)
-    terms: np.ndarray             # (n_slices, hidden_size, hidden_size) float64
+    terms: np.ndarray             # (n_slices, hidden_size, hidden_size), computed in float64, kept as
+                                  # float32 (six of them are 400 MB at 7B instead of 800)
 
     @property
     def digest(self) -> str:
@@ -108,7 +109,8 @@ def fingerprint(model: Checkpoint | str | Path, config: HurefConfig = HurefConfi
     for label, layer in terms.resolve_layers(config.layers, ckpt.n_layers):
         for term, mat in terms.block_terms(ckpt, layer, config.mode).items():
             slices.append(f"{label}.{term}")
-            mats.append(mat)
+            mats.append(mat.astype(np.float32))
+            del mat
     fp = HurefFingerprint(
         mode=config.mode, model=str(ckpt.path),
         config=ckpt.config.sizes(),

@@ -63,25 +63,30 @@ def attention_terms(ckpt: Checkpoint, layer: int, mode: str) -> tuple[np.ndarray
     """``(A_attn, A_vo)`` of one block, float64, shape (hidden_size, hidden_size) each."""
     cfg = ckpt.config
     heads, kv, head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
-    q = ckpt.tensor("q_proj", layer, dtype=np.float64)
-    k = ckpt.tensor("k_proj", layer, dtype=np.float64)
+    # read losslessly (float32 for any 8-32-bit checkpoint), multiplied in float64
+    q = ckpt.tensor("q_proj", layer, dtype=ckpt.lossless_dtype)
+    k = ckpt.tensor("k_proj", layer, dtype=ckpt.lossless_dtype)
     hidden = q.shape[1]
     if q.shape[0] != heads * head_dim or k.shape[0] != kv * head_dim or heads % kv:
         raise ConfigError(f"{ckpt.path}: layer {layer} q_proj {q.shape} / k_proj {k.shape} do not match "
                           f"{heads} heads, {kv} KV heads of size {head_dim}")
     # 1. sum the query heads that share one KV group: sum_h W_Q,h^T W_K,g(h) = sum_g (sum_h W_Q,h)^T W_K,g
-    q_grouped = q.reshape(kv, heads // kv, head_dim, hidden).sum(axis=1).reshape(kv * head_dim, hidden)
-    a_attn = q_grouped.T @ k
-    del q, k, q_grouped
-    v = ckpt.tensor("v_proj", layer, dtype=np.float64)
-    o = ckpt.tensor("o_proj", layer, dtype=np.float64)
+    q_grouped = q.reshape(kv, heads // kv, head_dim, hidden).sum(axis=1, dtype=np.float64)
+    del q
+    a_attn = q_grouped.reshape(kv * head_dim, hidden).T @ k.astype(np.float64)
+    del k, q_grouped
+    v = ckpt.tensor("v_proj", layer, dtype=ckpt.lossless_dtype)
+    o = ckpt.tensor("o_proj", layer, dtype=ckpt.lossless_dtype)
     # 2. W_O's columns of the heads in one group act on the same V rows
-    o_grouped = o.T.reshape(kv, heads // kv, head_dim, hidden).sum(axis=1).reshape(kv * head_dim, hidden)
-    a_vo = v.T @ o_grouped
+    o_grouped = o.T.reshape(kv, heads // kv, head_dim, hidden).sum(axis=1, dtype=np.float64)
+    del o
+    a_vo = v.T.astype(np.float64) @ o_grouped.reshape(kv * head_dim, hidden)
+    del v, o_grouped
     if mode == "invariant":
         gain = _gain(ckpt, "attn_norm", layer, hidden)
-        a_attn = gain[:, None] * a_attn * gain[None, :]
-        a_vo = gain[:, None] * a_vo
+        a_attn *= gain[:, None]
+        a_attn *= gain[None, :]
+        a_vo *= gain[:, None]
     return a_attn, a_vo
 
 
@@ -139,9 +144,11 @@ def moments(x: np.ndarray, a: np.ndarray, gram: np.ndarray | None = None) -> tup
     """
     n = x.shape[0]
     s = x.sum(axis=0)
-    g = x.T @ x if gram is None else gram
-    mean = float(s @ a @ s) / n**2
-    square = float(np.sum((a.T @ g) * (a @ g).T)) / n**2
+    # products in the term's own precision (float32 as stored: hidden^2 temporaries are 64 MB at
+    # 7B, not 128), sums in float64
+    g = (x.T @ x if gram is None else gram).astype(a.dtype, copy=False)
+    mean = float(s @ a.astype(np.float64, copy=False) @ s) / n**2
+    square = float(np.sum((a.T @ g) * (a @ g).T, dtype=np.float64)) / n**2
     return mean, square - mean**2
 
 
@@ -169,5 +176,6 @@ def correlation(x1: np.ndarray, a1: np.ndarray, x2: np.ndarray, a2: np.ndarray,
     mean2, var2 = moments(x2, a2)
     if var1 <= 0 or var2 <= 0:
         return float("nan")
-    inner = float(np.sum((a1.T @ c) * (a2 @ c.T).T)) / n**2
+    c = c.astype(np.result_type(a1, a2), copy=False)
+    inner = float(np.sum((a1.T @ c) * (a2 @ c.T).T, dtype=np.float64)) / n**2
     return float(np.clip((inner - mean1 * mean2) / np.sqrt(var1 * var2), -1.0, 1.0))
