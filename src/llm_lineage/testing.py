@@ -31,7 +31,7 @@ from .errors import MissingTensor, UnsupportedFormat
 from .methods.base import METHODS, Kind, Method, Result, register, unregister
 from .registry.summary import Summary, summarise, token_ids_for
 from .stats import NullCalibration, Verdict, calibrate, decide, summarize
-from .weights import Checkpoint, open_checkpoint
+from .weights import Checkpoint
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,3 @@ def install(*names: str) -> None:
         if name not in METHODS:
             register(TOY_METHODS[name]())
 
-
-def open_model(path: str | Path) -> Checkpoint:
-    return open_checkpoint(path)

@@ -38,7 +38,7 @@ class MethodEvidence:
     """One method's comparison of the suspect with one candidate owner."""
 
     method: str
-    kind: str                  # "white-box", "black-box" or "summary"
+    kind: str                  # the method's Kind ("weights", "outputs", "text") or "summary"
     applies: bool
     score: float
     p_value: float             # max of the method's own and the registry-null p-values

@@ -75,7 +75,7 @@ def default_path() -> Path:
 @dataclass(frozen=True)
 class StoredFingerprint:
     method: str
-    kind: str                 # "white-box" or "black-box"
+    kind: str                 # the method's Kind: "weights", "outputs" or "text"
     blob: str | None          # sha256 of the blob, None when the method could not apply
     note: str | None = None   # why it could not apply
 

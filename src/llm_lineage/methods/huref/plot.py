@@ -14,7 +14,7 @@ def plot_comparison(owner: HurefFingerprint | None, suspect: HurefFingerprint | 
     """Bar chart of per-slice correlations, with the ICS, the null's spread and the threshold.
 
     The fingerprints are not needed (the result holds the correlations); the signature is the one
-    ``MethodSpec.plot`` callers use for every method.
+    ``Method.plot`` has for every method.
     """
     import matplotlib
 
