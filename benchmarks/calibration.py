@@ -33,6 +33,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from huref_memory import _TO_SAFETENSORS as _CONVERT  # noqa: E402  (a sibling script)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "models"
 TINY = ("stories260k", "llama2xs", "aidreams260k", "babyllama-tok105", "babyllama-tok361")
@@ -60,23 +63,11 @@ ATTACKS = {  # label -> (kind, options); the small real base gets them all
 SMOLLM_ATTACKS = ("finetune", "quantize-8", "quantize-4", "prune", "prune-heads", "prune-neurons", "prune-layers",
                   "rotate", "permute", "scale")
 
-_TO_SAFETENSORS = r"""
-import json, sys
-from safetensors.numpy import save_file
-from transformers import AutoTokenizer
-from llm_lineage.weights import open_checkpoint
-gguf, out = sys.argv[1], sys.argv[2]
-ckpt = open_checkpoint(gguf)
-save_file({k: ckpt.store.get(k) for k in ckpt.store.keys()}, out + "/model.safetensors")
-c = ckpt.config
-json.dump({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": c.hidden_size,
-           "intermediate_size": c.intermediate_size, "num_hidden_layers": c.num_hidden_layers,
-           "num_attention_heads": c.num_attention_heads, "num_key_value_heads": c.num_key_value_heads,
-           "head_dim": c.head_dim, "vocab_size": c.vocab_size, "tie_word_embeddings": c.tie_word_embeddings,
-           "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "max_position_embeddings": 8192,
-           "torch_dtype": "float32"}, open(out + "/config.json", "w"))
+# huref_memory's GGUF -> float32 safetensors conversion, plus the tokenizer the attacks need
+_TO_SAFETENSORS = _CONVERT + r"""
 from pathlib import Path
-AutoTokenizer.from_pretrained(str(Path(gguf).parent), gguf_file=Path(gguf).name).save_pretrained(out)
+from transformers import AutoTokenizer
+AutoTokenizer.from_pretrained(str(Path(sys.argv[1]).parent), gguf_file=Path(sys.argv[1]).name).save_pretrained(sys.argv[2])
 """
 
 

@@ -99,6 +99,7 @@ class HeadCosineMethod(Method[HeadFingerprint, HeadCosineConfig, Result]):
     fingerprint_cls = (HeadFingerprint,)
     higher_is_related = False
     access_modes = ("weights", "rows")
+    exact_null = "row-shuffled copies of the suspect, built in compare"
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
@@ -112,9 +113,6 @@ class HeadCosineMethod(Method[HeadFingerprint, HeadCosineConfig, Result]):
     def score(self, owner_fp: HeadFingerprint, suspect_fp: HeadFingerprint, config: HeadCosineConfig) -> float:
         a, b = owner_fp.head, suspect_fp.head
         return 1 - abs(float(np.sum(a * b) / np.linalg.norm(a) / np.linalg.norm(b)))
-
-    def null(self, owner_fp: HeadFingerprint, config: HeadCosineConfig, references: Sequence[Path]) -> NullCalibration:
-        return calibrate([], higher_is_related=False)  # built per suspect in compare
 
     def compare(self, owner_fp: HeadFingerprint, suspect_fp: HeadFingerprint, *, null: NullCalibration | None,
                 config: HeadCosineConfig) -> Result:

@@ -71,6 +71,6 @@ def test_null_scores_are_cached_per_owner_and_model(tmp_path: Path, monkeypatch)
 def test_summary_reports_the_null() -> None:
     from llm_lineage.stats import calibrate
 
-    summary = nulls.summarize(calibrate([1.0, 2.0, 3.0], source="x"), ["m1", "m2", "m3"])
+    summary = nulls.summarize(calibrate([1.0, 2.0, 3.0], source="x", models=["m1", "m2", "m3"]))
     assert summary.n == 3 and summary.mean == pytest.approx(2.0) and summary.max == 3.0
     assert summary.models == ("m1", "m2", "m3") and summary.source == "x"

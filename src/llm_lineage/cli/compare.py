@@ -78,11 +78,11 @@ def compare(a: OwnerArg, b: SuspectArg, method: MethodOpt = "invariant", layers:
     if plot is not None:
         for name, result in results.items():
             m = get_method(name)
+            if not m.has_plot:
+                continue  # no figure: its fingerprints need not be read again
             config = m.configure(**{k: v for k, v in options.items() if k in m.option_names()})
             fps = [m.fingerprint_of(x, config) for x in (a, b)]
-            figure = m.plot(fps[0], fps[1], result, _plot_path(plot, name, len(names) > 1))
-            if figure is not None:
-                figures.append(figure)
+            figures.append(m.plot(fps[0], fps[1], result, _plot_path(plot, name, len(names) > 1)))
     if image is not None:
         from ..methods.huref.plot import fingerprint_images
 

@@ -34,8 +34,9 @@ def fingerprint_model(model: Path, methods: list[str] | None = None, *, n_tokens
     configs = {"subspace": get_method("subspace").configure(owner_tokens=n_tokens)} if "subspace" in names else {}
     ckpt = open_checkpoint(model, allow_pickle=allow_pickle)
     prints = fingerprint_all(ckpt, names, configs=configs)
-    for failed in (fp for fp in prints.values() if isinstance(fp, LineageError)):
-        raise failed
+    failed = [fp for fp in prints.values() if isinstance(fp, LineageError)]
+    if failed:  # a file of fingerprints the user asked for is written whole or not at all
+        raise failed[0]
     manifest = {"model": ckpt.name, "model_path": str(ckpt.path), "hidden_size": ckpt.config.hidden_size,
                 "vocab_size": ckpt.config.vocab_size, "tokenizer_sha256": ckpt.tokenizer_hash(), "methods": names}
     return prints, manifest

@@ -90,6 +90,8 @@ class Method(ABC, Generic[FP, C, R]):
         a copy could not beat gives ``inconclusive`` rather than ``unrelated``.
     access_modes : outputs methods: the access modes ``evaluate`` runs one variant for each.
     describe : one line for reports: what it measures, what it survives.
+    exact_null : set by methods whose null is built inside ``compare`` from the pair itself (say
+        how, for reports); ``null`` then reads no reference model.
     """
 
     name: ClassVar[str]
@@ -100,6 +102,7 @@ class Method(ABC, Generic[FP, C, R]):
     best_possible: ClassVar[float | None] = None
     access_modes: ClassVar[tuple[str, ...]] = ()
     describe: ClassVar[str] = ""
+    exact_null: ClassVar[str | None] = None
 
     # --- options --------------------------------------------------------------------------------
 
@@ -138,15 +141,17 @@ class Method(ABC, Generic[FP, C, R]):
 
         A reference the method cannot read or score (another vocabulary, another architecture) is
         left out of the null rather than counted: it is no evidence of how unrelated models score.
+        A method with an ``exact_null`` needs no reference and reads none.
         """
+        if self.exact_null is not None:
+            return calibrate([], higher_is_related=self.higher_is_related, source=self.exact_null)
+        from ..stats.nulls import null_score
         from ..weights import open_checkpoint
 
-        scores = []
-        for path in references:
-            try:
-                scores.append(self.score(owner_fp, self.fingerprint(open_checkpoint(path), config), config))
-            except LineageError:
-                scores.append(math.nan)
+        def score(path: Path) -> float:
+            return self.score(owner_fp, self.fingerprint(open_checkpoint(path), config), config)
+
+        scores = [null_score(score, path) for path in references]
         return calibrate(scores, higher_is_related=self.higher_is_related, models=references,
                          source=f"{self.name} of the owner against unrelated reference models")
 
@@ -190,13 +195,17 @@ class Method(ABC, Generic[FP, C, R]):
         config = config if config is not None else self.default_config()
         owner_fp = self.fingerprint_of(owner, config)
         suspect_fp = self.fingerprint_of(suspect, config)
-        models = reference_models(extra=references, exclude=_paths(owner, suspect))
+        models = [] if self.exact_null else reference_models(extra=references, exclude=_paths(owner, suspect))
         null = self.null(owner_fp, config, models)
         return self.compare(owner_fp, suspect_fp, null=null, config=config)
 
     def plot(self, owner_fp: FP, suspect_fp: Any, result: R, path: Path) -> Path | None:
         """The method's comparison figure, or None when it has none."""
         return None
+
+    @property
+    def has_plot(self) -> bool:
+        return type(self).plot is not Method.plot
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} ({self.kind})>"

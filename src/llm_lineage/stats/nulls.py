@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import LineageError
 from .calibration import NullCalibration
 
 
@@ -32,14 +33,14 @@ class NullSummary:
     source: str
 
 
-def summarize(null: NullCalibration, models: Sequence[str | Path] = ()) -> NullSummary:
+def summarize(null: NullCalibration) -> NullSummary:
     scores = np.asarray(null.scores, dtype=np.float64)
     return NullSummary(
         n=null.n,
         mean=float(scores.mean()) if len(scores) else float("nan"),
         std=float(scores.std(ddof=1)) if len(scores) > 1 else float("nan"),
         max=float(scores.max()) if len(scores) else float("nan"),
-        models=tuple(str(m) for m in models) or null.models,
+        models=null.models,
         source=null.source,
     )
 
@@ -59,9 +60,19 @@ def _cache_root() -> Path:
     return cache_root() / "nulls"
 
 
+def null_score(score: Callable[[Path], float], model: str | Path) -> float:
+    """``score(model)``, or NaN when the method cannot read or score that model (a LineageError:
+    another vocabulary, another architecture): such a model is no evidence of how unrelated models
+    score, and ``calibrate`` leaves NaN out."""
+    try:
+        return float(score(Path(model)))
+    except LineageError:
+        return float("nan")
+
+
 def cached_null_scores(method: str, owner_key: str, models: Sequence[str | Path],
                        score: Callable[[Path], float], *, use_cache: bool = True) -> list[float]:
-    """``score(model)`` for every null model, each kept on disk under (method, owner_key, model).
+    """:func:`null_score` of every null model, each kept on disk under (method, owner_key, model).
 
     ``owner_key`` must change whenever the owner's fingerprint or the method's options do (a
     digest of the fingerprint is the natural choice). Non-finite scores are kept as NaN and
@@ -78,7 +89,7 @@ def cached_null_scores(method: str, owner_key: str, models: Sequence[str | Path]
     for model in models:
         key = model_identity(model)
         if key not in cache:
-            cache[key] = float(score(Path(model)))
+            cache[key] = null_score(score, model)
             changed = True
         out.append(cache[key])
     if use_cache and changed:

@@ -51,7 +51,6 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +60,7 @@ from scipy.special import gammaln
 from scipy.stats import chi2
 
 from ...errors import ConfigError
-from ...stats import NullCalibration, calibrate, verdict_of
+from ...stats import NullCalibration, verdict_of
 from ...weights import Checkpoint
 from ..alignment import residual_alignment
 from ..base import Kind, Method, Result
@@ -265,6 +264,7 @@ class AWMMethod(Method[AWMFingerprint, AWMConfig, AWMResult]):
     kind = Kind.WEIGHTS
     config_cls = AWMConfig
     fingerprint_cls = (AWMFingerprint,)
+    exact_null = "exact: permutations and matchings of the suspect's attention heads"
     best_possible = 1.0
     describe = ("aligned weight matrices (AWM): Procrustes-aligned residual streams, unbiased CKA of the Q^T K and "
                 "O V forms per layer; exact head-permutation p-value and head matching; no reference models")
@@ -274,9 +274,6 @@ class AWMMethod(Method[AWMFingerprint, AWMConfig, AWMResult]):
 
     def score(self, owner_fp: AWMFingerprint, suspect_fp: AWMFingerprint, config: AWMConfig) -> float:
         return aligned_cka(owner_fp.checkpoint(), suspect_fp.checkpoint(), config, exact=False).score
-
-    def null(self, owner_fp: AWMFingerprint, config: AWMConfig, references: Sequence[Path]) -> NullCalibration:
-        return calibrate([], source="exact: permutations and matchings of the suspect's attention heads")
 
     def compare(self, owner_fp: AWMFingerprint, suspect_fp: AWMFingerprint, *, null: NullCalibration | None,
                 config: AWMConfig) -> AWMResult:

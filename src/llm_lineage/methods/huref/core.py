@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InputError, KeyFileError, LineageError, VocabularyMismatch
+from ...errors import InputError, KeyFileError, VocabularyMismatch
 from ...references import how_to_fix, reference_models
 from ...stats import NullCalibration, Verdict, calibrate, decide, summarize
 from ...stats.nulls import cached_null_scores, model_identity
@@ -235,21 +235,18 @@ def null_calibration(owner: HurefFingerprint, config: HurefConfig, references: S
     """
 
     def score(path: Path) -> float:
-        try:
-            ckpt = open_checkpoint(path)
-            if same_tokenizer(owner.tokenizer_hash, ckpt.tokenizer_hash()) != (regime == "ids"):
-                return float("nan")  # compared another way than the suspect: not part of this null
-            if regime == "strings":
-                if owner_ckpt is None:
-                    return float("nan")
-                mine, theirs, _ = pair_fingerprints(owner_ckpt, ckpt, config)
-                return ics(mine, theirs, by="ids")
-            ids = owner.token_ids[owner.token_ids < ckpt.config.vocab_size]
-            if len(ids) < _MIN_SHARED_TOKENS:
+        ckpt = open_checkpoint(path)
+        if same_tokenizer(owner.tokenizer_hash, ckpt.tokenizer_hash()) != (regime == "ids"):
+            return float("nan")  # compared another way than the suspect: not part of this null
+        if regime == "strings":
+            if owner_ckpt is None:
                 return float("nan")
-            return ics(owner, fingerprint(ckpt, config, token_ids=ids), by="ids")
-        except LineageError:
-            return float("nan")  # a reference model this method cannot read is no evidence
+            mine, theirs, _ = pair_fingerprints(owner_ckpt, ckpt, config)
+            return ics(mine, theirs, by="ids")
+        ids = owner.token_ids[owner.token_ids < ckpt.config.vocab_size]
+        if len(ids) < _MIN_SHARED_TOKENS:
+            return float("nan")
+        return ics(owner, fingerprint(ckpt, config, token_ids=ids), by="ids")
 
     digest = owner.digest if regime == "ids" else f"{owner.model}:{owner.tokenizer_hash}"
     key = hashlib.sha256(f"{digest}:{config.layers}:{regime}".encode()).hexdigest()

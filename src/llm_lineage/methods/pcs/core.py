@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import LineageError
 from ...references import how_to_fix
 from ...stats import NullCalibration, calibrate, decide, summarize
 from ...stats.nulls import cached_null_scores
@@ -115,10 +114,7 @@ class PCSMethod(Method[PCSFingerprint, PCSConfig, PCSResult]):
         owner = owner_fp.checkpoint()
 
         def score(path: Path) -> float:
-            try:
-                value, _, _, n = cosines(owner, open_checkpoint(path), include_vectors=config.include_vectors)
-            except LineageError:
-                return float("nan")  # a reference this method cannot read is no evidence
+            value, _, _, n = cosines(owner, open_checkpoint(path), include_vectors=config.include_vectors)
             return value if n_parameters is None or n == n_parameters else float("nan")
 
         key = hashlib.sha256(f"{owner_fp.identity}:{config.include_vectors}:{n_parameters}".encode()).hexdigest()
@@ -133,16 +129,20 @@ class PCSMethod(Method[PCSFingerprint, PCSConfig, PCSResult]):
 
         config = config if config is not None else self.default_config()
         owner_fp, suspect_fp = self.fingerprint_of(owner, config), self.fingerprint_of(suspect, config)
-        n_parameters = cosines(owner_fp.checkpoint(), suspect_fp.checkpoint(),
-                               include_vectors=config.include_vectors)[3]
+        pair = cosines(owner_fp.checkpoint(), suspect_fp.checkpoint(), include_vectors=config.include_vectors)
         models = reference_models(extra=references, exclude=[Path(owner_fp.model), Path(suspect_fp.model)])
-        null = self.null(owner_fp, config, models, n_parameters=n_parameters)
-        return self.compare(owner_fp, suspect_fp, null=null, config=config)
+        null = self.null(owner_fp, config, models, n_parameters=pair[3])
+        return self._result(owner_fp, suspect_fp, pair, null, config)
 
     def compare(self, owner_fp: PCSFingerprint, suspect_fp: PCSFingerprint, *, null: NullCalibration | None,
                 config: PCSConfig) -> PCSResult:
-        score, role_cos, n_pairs, n_params = cosines(owner_fp.checkpoint(), suspect_fp.checkpoint(),
-                                                     include_vectors=config.include_vectors)
+        pair = cosines(owner_fp.checkpoint(), suspect_fp.checkpoint(), include_vectors=config.include_vectors)
+        return self._result(owner_fp, suspect_fp, pair, null, config)
+
+    def _result(self, owner_fp: PCSFingerprint, suspect_fp: PCSFingerprint,
+                pair: tuple[float, dict[str, float], int, int], null: NullCalibration | None,
+                config: PCSConfig) -> PCSResult:
+        score, role_cos, n_pairs, n_params = pair
         null = null if null is not None else calibrate([])
         notes = () if null.n >= 3 else (how_to_fix(null.n, config.alpha),)
         return PCSResult(

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ... import progress as _progress
-from ...errors import ConfigError, LineageError
+from ...errors import ConfigError
 from ...references import family, how_to_fix, same_file
 from ...stats import NullCalibration, Verdict, calibrate, decide, summarize
 from ...stats.nulls import cached_null_scores
@@ -367,10 +367,7 @@ def null_calibration(owner: StdProfile, config: StdProfileConfig, references: Se
     key = hashlib.sha256(owner.sigma.tobytes() + repr((owner.projections, config.min_layers)).encode())
 
     def score_of(path: Path) -> float:
-        try:
-            return score(owner, fingerprint(path, config), config)
-        except LineageError:
-            return float("nan")  # a reference this method cannot read is no evidence
+        return score(owner, fingerprint(path, config), config)
 
     scores = cached_null_scores(METHOD, key.hexdigest(), models, score_of)
     names = ", ".join(family(m) for m in models)

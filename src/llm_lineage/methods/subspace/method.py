@@ -31,7 +31,7 @@ from ... import corpus
 from ...errors import InputError, VocabularyMismatch
 from ...outputs.reconstruct import Evidence, collect
 from ...outputs.source import OutputSource
-from ...stats import NullCalibration, Verdict, calibrate
+from ...stats import NullCalibration, Verdict
 from ...weights import Checkpoint
 from ..base import Kind, Method, Result
 from .config import SubspaceConfig
@@ -133,6 +133,7 @@ class SubspaceMethod(Method[SubspaceKey, SubspaceConfig, SubspaceResult]):
     kind = Kind.OUTPUTS
     config_cls = SubspaceConfig
     fingerprint_cls = (SubspaceKey,)
+    exact_null = "exact: simulated random outputs, built inside compare"
     access_modes = ("logits", "probs", "topk", "top1")
     describe = ("black-box: residual of the suspect's next-token log-probs to span([lm_head, 1]) and the extra "
                 "dimensions they need; survives any change inside the network, not a re-trained lm_head")
@@ -142,9 +143,6 @@ class SubspaceMethod(Method[SubspaceKey, SubspaceConfig, SubspaceResult]):
 
     def score(self, owner_fp: SubspaceKey, suspect_fp: Evidence, config: SubspaceConfig) -> float:
         return compare(owner_fp, suspect_fp, config=config).score
-
-    def null(self, owner_fp: SubspaceKey, config: SubspaceConfig, references: Sequence[Path]) -> NullCalibration:
-        return calibrate([], source="exact: simulated random outputs, built inside compare")
 
     def compare(self, owner_fp: SubspaceKey, suspect_fp: Evidence, *, null: NullCalibration | None,
                 config: SubspaceConfig) -> SubspaceResult:

@@ -47,7 +47,6 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +55,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import gammaln
 
 from ...errors import ConfigError, UnsupportedFormat
-from ...stats import NullCalibration, calibrate, verdict_of
+from ...stats import NullCalibration, verdict_of
 from ...weights import Checkpoint
 from ..alignment import residual_alignment
 from ..base import Kind, Method, Result
@@ -150,12 +149,13 @@ def _layer_pair(owner_units: tuple[np.ndarray, np.ndarray], suspect_units: tuple
                 same_width: bool) -> _LayerPair:
     """``owner_units`` are the owner's subset rows already; ``suspect_units`` every suspect unit."""
     cos = []
-    rotation = rotation.astype(np.float32)
+    rotation = rotation.astype(np.float32, copy=False)
     for own, theirs in zip(owner_units, suspect_units, strict=True):
         aligned = theirs @ rotation                     # suspect rows in the owner's residual basis
         cos.append((_normalised(own.copy()) @ _normalised(aligned).T).astype(np.float64))
         del aligned
-    agreement = int(np.sum((_match(cos[0]) == _match(cos[1])) & (_match(cos[0]) >= 0)))
+    by_gate, by_up = _match(cos[0]), _match(cos[1])
+    agreement = int(np.sum((by_gate == by_up) & (by_gate >= 0)))
     both = (cos[0] + cos[1]) / 2
     diagonal = both[np.arange(len(subset)), subset] if same_width else None
     return _LayerPair(owner_layer, suspect_layer, agreement, diagonal, both)
@@ -247,6 +247,7 @@ class TracingMethod(Method[TracingFingerprint, TracingConfig, TracingResult]):
     kind = Kind.WEIGHTS
     config_cls = TracingConfig
     fingerprint_cls = (TracingFingerprint,)
+    exact_null = "exact: permutations of the suspect's FFN units"
     describe = ("independence test on FFN units (Zhu et al. 2025): exact permutation p-value, plus unit "
                 "matching that survives permutation, rotation and scaling; needs no reference models")
 
@@ -255,9 +256,6 @@ class TracingMethod(Method[TracingFingerprint, TracingConfig, TracingResult]):
 
     def score(self, owner_fp: TracingFingerprint, suspect_fp: TracingFingerprint, config: TracingConfig) -> float:
         return trace(owner_fp.checkpoint(), suspect_fp.checkpoint(), config).score
-
-    def null(self, owner_fp: TracingFingerprint, config: TracingConfig, references: Sequence[Path]) -> NullCalibration:
-        return calibrate([], source="exact: permutations of the suspect's FFN units")
 
     def compare(self, owner_fp: TracingFingerprint, suspect_fp: TracingFingerprint, *,
                 null: NullCalibration | None, config: TracingConfig) -> TracingResult:
