@@ -136,3 +136,15 @@ def test_endpoint_errors_are_one_line_with_exit_code_3(victim, tmp_path):
                                "--cache", str(tmp_path / "q.sqlite")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 3
     assert done.stderr.startswith("error: ") and "cannot be verified" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_real_int8_copy_over_http_is_derived_with_its_grade(shared_models, tmp_path):
+    hf = shared_models / "hf"
+    with served(hf / "stories260k-q80", "--max-top-logprobs", "5") as url:
+        report = verify(hf / "stories260k", url, tmp_path / "q.sqlite", "--outputs", "32")
+    assert report["verdict"] == "derived" and report["decided_by"] == "language-model null"
+    assert report["graded_verdict"].startswith("derived (perturbed lm_head: lm_head changed by about")
+    assert report["perturbation"]["bits_equivalent"] == 8 and report["language_model_null"]["n"] >= 2
+    # top-5 with logit_bias: (tokens - 1) / 4 queries per output plus misses retried with a larger
+    # bias; before the language-model null the same campaign cost 6,663 queries for 96 outputs
+    assert report["queries"] <= 32 * 70

@@ -238,18 +238,24 @@ def subspace_result(result: Any, *, as_json: bool, endpoint: Any = None) -> None
     ``endpoint``: for a suspect behind an API, its probe, strategy and query bill."""
     compat, align = result.compatibility, result.alignment
     if as_json:
-        print_json({"verdict": result.verdict, "access": result.access, "queries": result.n_queries,
+        print_json({"verdict": result.verdict, "graded_verdict": result.graded_verdict, "grade": result.grade,
+                    "access": result.access, "queries": result.n_queries,
                     "outputs": result.n_outputs, "tokens": result.n_tokens, "score": result.score,
                     "p_value": result.p_value, "false_positive_rate": result.false_positive_rate,
                     "decided_by": result.decided_by, "precision": result.precision,
+                    "perturbation": result.perturbation, "language_model_null": result.null,
                     "compatibility": compat, "alignment": align,
                     "estimated_hidden_size": result.estimated_hidden_size,
                     "hidden_size_is_lower_bound": result.hidden_size_is_lower_bound,
                     "owner": result.owner, "suspect": result.suspect, "note": result.note,
                     **({"endpoint": endpoint} if endpoint is not None else {})})
         return
-    key_values(f"{result.suspect} against {result.owner}: {result.verdict.value}", {
+    null = result.null
+    key_values(f"{result.suspect} against {result.owner}: {result.graded_verdict}", {
         "verdict": result.verdict, "decided by": result.decided_by, "p-value": result.p_value,
+        "lm_head change": result.perturbation.description,
+        **({"language-model null": f"{null.n} unrelated pair(s), score {null.mean:.3g} +- {null.std:.2g} "
+                                   f"(suspect {result.score:.3g})"} if null is not None else {}),
         "false-positive rate": result.false_positive_rate, "access": result.access, "precision": result.precision,
         "queries": result.n_queries, "outputs x tokens": f"{result.n_outputs} x {result.n_tokens}",
         "median residual": compat.median_residual, "noise floor / threshold": f"{compat.noise_floor:.3g} / {compat.threshold:.3g}",

@@ -29,12 +29,14 @@ TopKOpt = Annotated[int, typer.Option("--top-k", help="Log-probs per query in to
 OutputsOpt = Annotated[int | None, typer.Option("--outputs", help="Prompts to query (default: hidden_size + 32).")]
 TokensOpt = Annotated[int | None, typer.Option("--tokens", help="Key tokens used (default: all in the key).")]
 DecimalsOpt = Annotated[int | None, typer.Option("--decimals", help="Round the local suspect's log-probs (simulated API).")]
+NullOpt = Annotated[list[Path] | None, typer.Option(
+    "--null", help="A model unrelated to the owner with its tokenizer, for the language-model null (repeat).")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="Arithmetic of the local suspect: float32 | bfloat16 | float16.")]
 
 
 def verify(owner: OwnerOpt, suspect: SuspectOpt, access: AccessOpt = None, top_k: TopKOpt = 5,
            outputs: OutputsOpt = None, tokens: TokensOpt = None, decimals: DecimalsOpt = None,
-           dtype: DtypeOpt = "float32", as_json: JsonOpt = False,
+           dtype: DtypeOpt = "float32", null: NullOpt = None, as_json: JsonOpt = False,
            api_model: ApiModelOpt = None, api_key_env: ApiKeyEnvOpt = None, max_queries: MaxQueriesOpt = None,
            resume: ResumeOpt = False, concurrency: ConcurrencyOpt = 4, cache: QueryCacheOpt = None,
            strategy: StrategyOpt = None, request_timeout: RequestTimeoutOpt = 30.0) -> None:
@@ -49,10 +51,11 @@ def verify(owner: OwnerOpt, suspect: SuspectOpt, access: AccessOpt = None, top_k
         config = SubspaceConfig(n_outputs=outputs, n_tokens=tokens, progress=not as_json)
         outcome = verify_endpoint(owner, suspect, api_model=api_model, config=config, api_key_env=api_key_env,
                                   cache_path=cache, resume=resume, max_queries=max_queries, concurrency=concurrency,
-                                  strategy=strategy, retry=RetryPolicy(request_timeout_s=request_timeout))
+                                  strategy=strategy, retry=RetryPolicy(request_timeout_s=request_timeout),
+                                  references=null or ())
         _render.subspace_result(outcome.result, as_json=as_json, endpoint=outcome.campaign)
         return
     source = open_suspect(suspect, access=access, top_k=top_k, decimals=decimals, dtype=dtype)
     config = SubspaceConfig(access=access, top_k=top_k if access == "topk" else None, n_outputs=outputs,
                             n_tokens=tokens, progress=not as_json)
-    _render.subspace_result(subspace_verify(owner, source, config), as_json=as_json)
+    _render.subspace_result(subspace_verify(owner, source, config, references=null or ()), as_json=as_json)

@@ -31,6 +31,7 @@ from ..errors import InputError
 from ..methods import METHODS
 from ..methods.subspace import SubspaceConfig, SubspaceKey, campaign_plan
 from ..methods.subspace.endpoint import GROUP_ERRORS, test_keys
+from ..methods.subspace.method import null_references
 from ..outputs.campaign import CampaignReport, open_endpoint
 from ..stats import calibrate
 from .combine import MethodEvidence, candidate_verdict, method_evidence, not_applicable, overall_verdict, rank_key
@@ -88,12 +89,16 @@ def search_endpoint(url: str, registry: Registry, *, api_model: str | None = Non
             scores.update(dict.fromkeys(group, f"not testable on this endpoint: {exc}"))
             continue
         try:
-            scores.update(test_keys(campaign, group, config, progress=progress, errors_are_results=not alone))
+            # each key's language-model null: the reference folder's models of its tokenizer
+            references = {name: null_references(key, ()) for name, key in group.items()}
+            scores.update(test_keys(campaign, group, config, progress=progress, errors_are_results=not alone,
+                                    references=references))
             reports.append(campaign.report())
         finally:
             campaign.close()
 
-    candidates = [_candidate(entry, scores, keyed, null_size, alpha) for entry in entries]
+    tokenizer_of = {name: (key.vocab_size, key.tokenizer_hash) for name, key in keys.items()}
+    candidates = [_candidate(entry, scores, keyed, tokenizer_of, null_size, alpha) for entry in entries]
     candidates.sort(key=lambda c: rank_key(c.verdict, c.p_value, c.scores.get(METHOD, math.nan)))
     compared = [c for c in candidates if c.methods[METHOD].applies]
     verdict, p, why = overall_verdict([(c.name, c.verdict, c.p_value) for c in compared], alpha)
@@ -120,32 +125,38 @@ def _tokenizer_of(group: Mapping[str, SubspaceKey], keyed: list[Entry]) -> Path 
     return None
 
 
-def _candidate(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], null_size: int, alpha: float) -> Candidate:
+def _candidate(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], tokenizer_of: Mapping[str, Any],
+               null_size: int, alpha: float) -> Candidate:
     evidence: dict[str, MethodEvidence] = {"summary": not_applicable("summary", "summary", NO_WEIGHTS)}
     for method in entry.methods:
         if method != METHOD:
             evidence[method] = not_applicable(method, str(METHODS[method].kind) if method in METHODS else "unknown",
                                               NO_WEIGHTS)
-    evidence[METHOD] = _subspace_evidence(entry, scores, keyed, null_size, alpha)
+    evidence[METHOD] = _subspace_evidence(entry, scores, keyed, tokenizer_of, null_size, alpha)
     cv = candidate_verdict(evidence, alpha)
     return Candidate(entry.name, cv.verdict, cv.p_value, math.nan, {m: e.score for m, e in evidence.items()},
                      evidence, cv.agree, cv.disagree, cv.cannot_apply, cv.explanation)
 
 
-def _subspace_evidence(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], null_size: int,
-                       alpha: float) -> MethodEvidence:
+def _subspace_evidence(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], tokenizer_of: Mapping[str, Any],
+                       null_size: int, alpha: float) -> MethodEvidence:
     if (missing := owner_lacks(entry, METHOD, "outputs")) is not None:
         return missing
     result = scores[entry.name]
     if isinstance(result, str):
         return not_applicable(METHOD, "outputs", result)
+    # the language-model null of this key: other owners of its tokenizer on the same evidence
+    # (another tokenizer's keys sit farther from any output and would make the null too easy)
     tested = evenly_spaced([e.name for e in keyed if e.name != entry.name and not same_weights(e, entry)
+                            and tokenizer_of.get(e.name) == tokenizer_of[entry.name]
                             and not isinstance(scores[e.name], str)], null_size)
     null = calibrate([_finite(scores[o].score) for o in tested], higher_is_related=True,
-                     source="other registered owner keys on the same evidence")
+                     source="other registered owner keys of the tokenizer on the same evidence")
+    # a perturbed lm_head without references: the registry's null is the language-model null
+    own = None if result.needs_references else result.verdict
     # a copy's outputs lie within the precision floor: its score is at least the compatibility threshold
-    return method_evidence(METHOD, "outputs", _finite(result.score), result.p_value, result.verdict, null,
-                           best_possible=result.threshold, alpha=alpha, note=result.note)
+    return method_evidence(METHOD, "outputs", _finite(result.score), result.p_value, own, null,
+                           best_possible=result.threshold, alpha=alpha, note="" if own is None else result.note)
 
 
 def _finite(score: float) -> float:

@@ -7,7 +7,7 @@ test on the shared evidence); :func:`verify_endpoint` is it for one key, with th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,10 @@ import numpy as np
 from ...errors import EndpointRejected, EndpointUnsupported, InputError, LineageError
 from ...outputs.campaign import Campaign, CampaignReport, open_endpoint
 from ...progress import track
-from ...stats import Verdict
+from ...stats import NullCalibration, Verdict
 from .config import SubspaceConfig
 from .key import SubspaceKey, load_owner
-from .method import SubspaceResult, compare, key_tokens, prompts_for
+from .method import SubspaceResult, compare, key_tokens, null_references, prompts_for
 
 # what makes one key group untestable while others may still be (ids beyond the endpoint's
 # vocabulary are refused, say); an unreachable endpoint or a spent budget stops everything
@@ -48,11 +48,15 @@ def campaign_plan(keys: Mapping[str, SubspaceKey], config: SubspaceConfig) -> tu
 
 
 def test_keys(campaign: Campaign, keys: Mapping[str, SubspaceKey], config: SubspaceConfig, *,
-              progress: bool = False, errors_are_results: bool = False) -> dict[str, SubspaceResult | str]:
+              progress: bool = False, errors_are_results: bool = False,
+              references: Mapping[str, Sequence[Path]] | None = None,
+              nulls: Mapping[str, NullCalibration] | None = None) -> dict[str, SubspaceResult | str]:
     """Query the union of the keys' tokens once, then test each key on that evidence.
 
-    With ``errors_are_results``, a group error (:data:`GROUP_ERRORS`) or a key that cannot be
-    tested becomes that key's result as a reason string instead of propagating.
+    ``references`` (models with a key's tokenizer) or ready ``nulls``, by key name, give each key
+    its language-model null. With ``errors_are_results``, a group error (:data:`GROUP_ERRORS`)
+    or a key that cannot be tested becomes that key's result as a reason string instead of
+    propagating.
     """
     tokens, prompts = campaign_plan(keys, config)
     config = replace(config, access=campaign.access, top_k=campaign.top_k, progress=progress)
@@ -66,7 +70,8 @@ def test_keys(campaign: Campaign, keys: Mapping[str, SubspaceKey], config: Subsp
     names = track(list(keys), "testing owner keys") if progress else list(keys)
     for name in names:
         try:
-            results[name] = compare(keys[name], evidence, config=config, suspect_name=campaign.source.name)
+            results[name] = compare(keys[name], evidence, config=config, suspect_name=campaign.source.name,
+                                    references=(references or {}).get(name, ()), null=(nulls or {}).get(name))
         except LineageError as exc:
             if not errors_are_results:
                 raise
@@ -75,20 +80,25 @@ def test_keys(campaign: Campaign, keys: Mapping[str, SubspaceKey], config: Subsp
 
 
 def verify_endpoint(owner: SubspaceKey | str | Path, url: str, *, api_model: str | None,
-                    config: SubspaceConfig | None = None, **endpoint_options: Any) -> EndpointVerification:
+                    config: SubspaceConfig | None = None, references: Sequence[str | Path] = (),
+                    **endpoint_options: Any) -> EndpointVerification:
     """Run the subspace test against ``url``: probe, choose a strategy, query, decide, report the bill.
 
     ``owner`` is a key, a key file or a model directory (which also lends its tokenizer to read
-    token text). ``endpoint_options`` go to :func:`~llm_lineage.outputs.campaign.open_endpoint`
-    (api_key_env, cache_path, resume, max_queries, concurrency, strategy, retry).
+    token text). ``references``: models with the owner's tokenizer for the language-model null
+    (with ``$LLM_LINEAGE_REFERENCES``'s). ``endpoint_options`` go to
+    :func:`~llm_lineage.outputs.campaign.open_endpoint` (api_key_env, cache_path, resume,
+    max_queries, concurrency, strategy, retry).
     """
     key = load_owner(owner)
+    models = null_references(key, references, owner)
     tokenizer_dir = owner if isinstance(owner, (str, Path)) and Path(owner).is_dir() else None
     campaign = open_endpoint(url, api_model=api_model, vocab_size=key.vocab_size, tokenizer_dir=tokenizer_dir,
                              **endpoint_options)
     try:
         config = config or SubspaceConfig()
-        result = test_keys(campaign, {"owner": key}, config, progress=config.progress)["owner"]
+        result = test_keys(campaign, {"owner": key}, config, progress=config.progress,
+                           references={"owner": models})["owner"]
         assert isinstance(result, SubspaceResult)  # errors propagate without errors_are_results
         report = campaign.report()
     finally:

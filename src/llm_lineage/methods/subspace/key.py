@@ -46,19 +46,26 @@ class SubspaceKey:
     created: str            # ISO-8601 UTC
 
     def restrict(self, token_ids: np.ndarray) -> tuple[np.ndarray, int]:
-        """Orthonormal basis of span([W_T', b_T', 1]) for a subset T' of T, and its rank.
+        """Orthonormal basis of span([W_T', b_T', 1]) for a subset T' of T, and its rank."""
+        basis, singular_values = self.frame(token_ids)
+        return basis, len(singular_values)
 
-        Rows of Q span the same space as the rows of ``[W_T, b_T, 1]`` times an invertible matrix,
-        so selecting rows and re-orthonormalising gives the subset's span without W itself.
+    def frame(self, token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``U`` and ``S`` of the SVD ``[W_T', b_T', 1] = U S V^T`` for a subset T' of T.
+
+        Rows of ``[W_T, b_T, 1]`` are rows of ``Q S`` times ``V^T``, an orthogonal factor, so the
+        subset's left singular vectors and singular values come from ``Q[T'] S`` without W itself.
         """
         if len(token_ids) == self.n_tokens and np.array_equal(token_ids, self.token_ids):
-            return self.basis, self.rank
+            return self.basis, self.singular_values
         index = {int(t): j for j, t in enumerate(self.token_ids)}
         missing = [int(t) for t in token_ids if int(t) not in index]
         if missing:
             raise InputError(f"token {missing[0]} is not in the key of {self.model_name}")
-        rows = self.basis[[index[int(t)] for t in token_ids]]
-        return orthonormal_basis(rows)
+        rows = self.basis[[index[int(t)] for t in token_ids]] * self.singular_values
+        u, s, _ = np.linalg.svd(rows, full_matrices=False)
+        rank = _numerical_rank(s, rows.shape)
+        return u[:, :rank], s[:rank]
 
 
 def default_n_tokens(hidden_size: int, vocab_size: int) -> int:
@@ -69,9 +76,13 @@ def orthonormal_basis(matrix: np.ndarray) -> tuple[np.ndarray, int]:
     """Left singular vectors of the numerically non-zero singular values (numpy's rank rule)."""
     matrix = np.asarray(matrix, dtype=np.float64)
     u, s, _ = np.linalg.svd(matrix, full_matrices=False)
-    tol = s[0] * max(matrix.shape) * np.finfo(np.float64).eps if len(s) else 0.0
-    rank = int(np.sum(s > tol))
+    rank = _numerical_rank(s, matrix.shape)
     return u[:, :rank], rank
+
+
+def _numerical_rank(singular_values: np.ndarray, shape: tuple[int, ...]) -> int:
+    tol = singular_values[0] * max(shape) * np.finfo(np.float64).eps if len(singular_values) else 0.0
+    return int(np.sum(singular_values > tol))
 
 
 def owner_key(ckpt: Checkpoint, *, n_tokens: int | None = None, token_seed: int = 0) -> SubspaceKey:

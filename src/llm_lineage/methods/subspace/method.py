@@ -4,13 +4,18 @@ Evidence collection (``outputs.reconstruct.collect``, which counts the suspect's
 apart from testing it against one key (:func:`compare`), so that one collection over the union of
 several keys' tokens serves many owners (the registry does that).
 
-Verdict:
+Verdict, graded by how the suspect's lm_head relates to the owner's:
 
-* ``derived`` when the outputs are compatible (most within the precision floor, p < alpha
-  against random outputs), or when alignment finds at most ``max_extra_fraction * hidden_size``
-  extra dimensions and had room to find more (a merged lm_head LoRA of small rank);
-* ``unrelated`` otherwise;
-* ``inconclusive`` when there are too few tokens or outputs for p < alpha to be reachable at all.
+1. ``derived (exact lm_head)``: the outputs are compatible, most within the precision floor of the
+   evidence (p < alpha against random outputs, :mod:`.core`);
+2. ``derived (lm_head changed in k dimensions)``: alignment finds at most ``max_extra_fraction *
+   hidden_size`` extra dimensions and had room to find more (a merged lm_head LoRA of small rank);
+3. otherwise the lm_head was perturbed (quantised, pruned, tuned) or is another model's: the score
+   is tested against the null of unrelated language models with the owner's tokenizer
+   (:mod:`.lm_null`), ``derived (perturbed lm_head: ...)`` when p < alpha, ``unrelated`` when
+   p > 0.1, ``inconclusive`` between; the size of the change is estimated (:mod:`.perturbation`);
+4. ``inconclusive`` when there are too few tokens or outputs for p < alpha to be reachable at all,
+   or when no reference model shares the owner's tokenizer (then the note says what to add).
 
 References
 ----------
@@ -31,12 +36,18 @@ from ... import corpus
 from ...errors import InputError, VocabularyMismatch
 from ...outputs.reconstruct import Evidence, collect
 from ...outputs.source import OutputSource
-from ...stats import NullCalibration, Verdict
+from ...stats import NullCalibration, Verdict, calibrate, verdict_of
+from ...stats.nulls import summarize
 from ...weights import Checkpoint
 from ..base import Kind, Method, Result
+from . import perturbation
 from .config import SubspaceConfig
 from .core import Alignment, Compatibility, alignment, compatibility, estimate_hidden_size
 from .key import SubspaceKey, load_owner, owner_key
+from .lm_null import language_model_null
+
+NEEDS_REFERENCES = ("pass --null MODEL_DIR for at least one unrelated model with the same tokenizer (two for a "
+                    "null without the suspect), or set LLM_LINEAGE_REFERENCES to a folder of such models")
 
 
 @dataclass(frozen=True)
@@ -45,19 +56,26 @@ class SubspaceResult(Result):
 
     ``score``: -log10(median relative residual), orders of magnitude inside span(W); ``p_value``:
     of the test that decided (``decided_by``); ``threshold``: the score at the compatibility
-    threshold (-log10 of the median tau_i).
+    threshold (-log10 of the median tau_i); ``null``: the language-model null, when one was built.
     """
 
-    false_positive_rate: float    # of the test that decided, against random outputs
-    decided_by: str               # "compatibility", "alignment" or "none"
+    false_positive_rate: float    # of the test that decided, against its null
+    decided_by: str               # "compatibility", "alignment", "language-model null" or "none"
     access: str
     n_outputs: int
     n_tokens: int
     compatibility: Compatibility
     alignment: Alignment
+    perturbation: perturbation.Perturbation
+    grade: str                    # what kind of derivation: "exact lm_head", "perturbed lm_head: ..."
+    needs_references: bool        # neither exact nor low-rank, and no language-model null to decide
     estimated_hidden_size: int
     hidden_size_is_lower_bound: bool
     precision: str                # compute dtype and rounding of the evidence
+
+    @property
+    def graded_verdict(self) -> str:
+        return f"{self.verdict.value} ({self.grade})" if self.verdict == Verdict.DERIVED else self.verdict.value
 
     @property
     def extra_dims(self) -> int:
@@ -69,14 +87,21 @@ class SubspaceResult(Result):
 
 
 def compare(owner: SubspaceKey, evidence: Evidence, *, config: SubspaceConfig = SubspaceConfig(),
-            suspect_name: str = "suspect") -> SubspaceResult:
-    """Test collected evidence against one owner key (no queries are made here)."""
+            suspect_name: str = "suspect", references: Sequence[str | Path] = (),
+            null: NullCalibration | None = None) -> SubspaceResult:
+    """Test collected evidence against one owner key (no suspect queries are made here).
+
+    ``null`` is a language-model null already built (the registry's); otherwise one is built from
+    ``references`` (models with the owner's tokenizer, run locally) when the outputs are neither
+    exact nor a low-rank change.
+    """
     tokens = key_tokens(owner, config)
     tokens = tokens[np.isin(tokens, evidence.token_ids)]
     if len(tokens) == 0:
         raise InputError(f"the evidence shares no token with the key of {owner.model_name}")
     evidence = evidence.restrict(tokens)
-    basis, rank = owner.restrict(tokens)
+    basis, singular_values = owner.frame(tokens)
+    rank = len(singular_values)
     m = len(tokens) - rank
     compat, whitened = compatibility(basis, rank, evidence.values, evidence.noise_sd,
                                      alpha=config.alpha, noise_margin=config.noise_margin)
@@ -86,36 +111,49 @@ def compare(owner: SubspaceKey, evidence: Evidence, *, config: SubspaceConfig = 
                       hidden_size=owner.hidden_size, suspect_width=width.hidden_size,
                       max_extra_fraction=config.max_extra_fraction, noise_margin=config.noise_margin,
                       n_null=config.n_null, seed=config.seed)
+    change = perturbation.estimate(basis, singular_values, owner.hidden_size, evidence.values, evidence.noise_sd)
+    median = compat.median_residual
+    score = -math.log10(median) if median > 0 else math.inf
 
     precision = evidence.compute_dtype + (f", log-probs rounded to {evidence.decimals} decimals"
                                           if evidence.decimals is not None else "")
     # the best any suspect could do: every output within noise
     reachable = m > 0 and compat.false_positive_rate ** evidence.n_outputs < config.alpha
-    note = ""
+    notes: list[str] = []
+    grade, lm_null, needs_references = "", None, False
     if not reachable:
         verdict, decided_by, p_value, fpr = Verdict.INCONCLUSIVE, "none", compat.p_value, compat.false_positive_rate
-        note = (f"{len(tokens)} tokens leave {m} dimensions outside span(W): too few for p < {config.alpha} "
-                f"at this precision ({precision}); use more tokens or outputs")
+        notes.append(f"{len(tokens)} tokens leave {m} dimensions outside span(W): too few for p < {config.alpha} "
+                     f"at this precision ({precision}); use more tokens or outputs")
     elif compat.compatible:
         verdict, decided_by, p_value, fpr = Verdict.DERIVED, "compatibility", compat.p_value, compat.false_positive_rate
-    elif align.feasible:
+        grade = "exact lm_head"
+    elif align.feasible and align.extra_dimensions <= align.max_extra and align.p_value < config.alpha:
         # few extra dimensions, and fewer than an unrelated head of the suspect's width would need
-        derived = align.extra_dimensions <= align.max_extra and align.p_value < config.alpha
-        verdict = Verdict.DERIVED if derived else Verdict.UNRELATED
-        decided_by, p_value, fpr = "alignment", align.p_value, align.false_positive_rate
+        verdict, decided_by, p_value, fpr = Verdict.DERIVED, "alignment", align.p_value, align.false_positive_rate
+        grade = f"lm_head changed in {align.extra_dimensions} dimension(s): a low-rank update"
     else:
-        verdict, decided_by, p_value, fpr = Verdict.UNRELATED, "compatibility", compat.p_value, compat.false_positive_rate
-        note = (f"alignment needs more than {align.max_extra} outputs and free dimensions (has "
-                f"{min(m, evidence.n_outputs)}); a suspect with a re-trained lm_head also looks unrelated here")
-    median = compat.median_residual
+        lm_null = null if null is not None else language_model_null(
+            owner, tokens, evidence.prompts, [Path(r) for r in references], evidence)
+        p_value = lm_null.prediction_p_value(min(score, 324.0)) if lm_null.n >= 2 else math.nan
+        decided_by, fpr = "language-model null", config.alpha
+        needs_references = math.isnan(p_value)
+        if needs_references:
+            verdict, decided_by = Verdict.INCONCLUSIVE, "none"
+            notes.append(f"not the owner's exact lm_head ({change.description}); telling a perturbed copy from an "
+                         f"unrelated model needs models with the owner's tokenizer: {NEEDS_REFERENCES}")
+        else:
+            verdict = verdict_of(p_value, alpha=config.alpha)
+            grade = f"perturbed lm_head: {change.description}"
     return SubspaceResult(
-        method="subspace", score=-math.log10(median) if median > 0 else math.inf, p_value=float(p_value),
+        method="subspace", score=score, p_value=float(p_value),
         verdict=verdict, threshold=-math.log10(compat.threshold) if compat.threshold > 0 else math.inf,
+        null=summarize(lm_null) if lm_null is not None else None,
         false_positive_rate=float(fpr), decided_by=decided_by, access=evidence.access,
         n_queries=evidence.n_queries, n_outputs=evidence.n_outputs, n_tokens=len(tokens),
-        compatibility=compat, alignment=align, estimated_hidden_size=width.hidden_size,
-        hidden_size_is_lower_bound=width.lower_bound, owner=owner.model_name, suspect=suspect_name,
-        precision=precision, notes=(note,) if note else ())
+        compatibility=compat, alignment=align, perturbation=change, grade=grade, needs_references=needs_references,
+        estimated_hidden_size=width.hidden_size, hidden_size_is_lower_bound=width.lower_bound,
+        owner=owner.model_name, suspect=suspect_name, precision=precision, notes=tuple(notes))
 
 
 class SubspaceMethod(Method[SubspaceKey, SubspaceConfig, SubspaceResult]):
@@ -123,30 +161,32 @@ class SubspaceMethod(Method[SubspaceKey, SubspaceConfig, SubspaceResult]):
 
     The owner's fingerprint is its key; the suspect's "fingerprint" is the evidence collected
     from its outputs (an :class:`~llm_lineage.outputs.Evidence`), which the test needs rather
-    than weights. Its null is exact and built inside :func:`compare`: residuals of random outputs
-    of the evidence's shape and precision (compatibility) and random heads of the suspect's
-    estimated width (alignment), so ``references`` are not used; the registry adds its own
-    null of other owners' keys on the same evidence.
+    than weights. The exact and low-rank regimes have exact nulls built inside :func:`compare`
+    (random outputs, random heads); a perturbed lm_head is tested against the null of unrelated
+    language models with the owner's tokenizer (:mod:`.lm_null`), built from ``references``.
     """
 
     name = "subspace"
     kind = Kind.OUTPUTS
     config_cls = SubspaceConfig
     fingerprint_cls = (SubspaceKey,)
-    exact_null = "exact: simulated random outputs, built inside compare"
     access_modes = ("logits", "probs", "topk", "top1")
-    describe = ("black-box: residual of the suspect's next-token log-probs to span([lm_head, 1]) and the extra "
-                "dimensions they need; survives any change inside the network, not a re-trained lm_head")
+    describe = ("black-box: residual of the suspect's next-token log-probs to span([lm_head, 1]); exact, low-rank "
+                "or perturbed (quantised, tuned) lm_heads, calibrated against unrelated models of the tokenizer")
 
     def fingerprint(self, source: Checkpoint, config: SubspaceConfig) -> SubspaceKey:
         return owner_key(source, n_tokens=config.owner_tokens)
 
     def score(self, owner_fp: SubspaceKey, suspect_fp: Evidence, config: SubspaceConfig) -> float:
-        return compare(owner_fp, suspect_fp, config=config).score
+        return compare(owner_fp, suspect_fp, config=config, null=NO_NULL).score
+
+    def null(self, owner_fp: SubspaceKey, config: SubspaceConfig, references: Sequence[Path]) -> NullCalibration:
+        """Pairs (a) and (b) of :mod:`.lm_null` on the prompts :func:`verify` would ask."""
+        return language_model_null(owner_fp, key_tokens(owner_fp, config), prompts_for(owner_fp, config), references)
 
     def compare(self, owner_fp: SubspaceKey, suspect_fp: Evidence, *, null: NullCalibration | None,
                 config: SubspaceConfig) -> SubspaceResult:
-        return compare(owner_fp, suspect_fp, config=config)
+        return compare(owner_fp, suspect_fp, config=config, null=null if null is not None else NO_NULL)
 
     def load_fingerprint(self, path: str | Path) -> SubspaceKey | None:
         return load_owner(path) if Path(path).is_file() else None
@@ -154,14 +194,15 @@ class SubspaceMethod(Method[SubspaceKey, SubspaceConfig, SubspaceResult]):
     def verify(self, owner: SubspaceKey | str | Path | Checkpoint, suspect: Any,
                config: SubspaceConfig | None = None, *, references: Sequence[str | Path] = ()) -> SubspaceResult:
         owner = owner_key(owner) if isinstance(owner, Checkpoint) else owner
-        return verify(owner, suspect, config if config is not None else SubspaceConfig())
+        return verify(owner, suspect, config if config is not None else SubspaceConfig(), references=references)
 
 
 SUBSPACE = SubspaceMethod()
+NO_NULL = calibrate([], higher_is_related=True, source="none given")
 
 
 def verify(owner: SubspaceKey | str | Path, suspect: OutputSource | str | Path,
-           config: SubspaceConfig = SubspaceConfig()) -> SubspaceResult:
+           config: SubspaceConfig = SubspaceConfig(), *, references: Sequence[str | Path] = ()) -> SubspaceResult:
     r"""Test whether the suspect's outputs lie in the span of the owner's lm_head.
 
     W = lm_head, shape (vocab_size, hidden_size); Q an orthonormal basis of span([W_T, 1]) on the
@@ -169,13 +210,16 @@ def verify(owner: SubspaceKey | str | Path, suspect: OutputSource | str | Path,
 
         r_i = ||s_i - Q Q^T s_i||_2 / ||s_i - mean(s_i)||_2
 
-    A copy sits at its floating-point noise floor; an unrelated model orders of magnitude above.
+    A copy sits at its floating-point noise floor; a quantised or tuned copy a little above it;
+    an unrelated model with the same tokenizer far above (see the module docstring).
 
     Parameters
     ----------
     owner : a :class:`SubspaceKey`, a key file from ``llm-lineage fingerprint``, or a model path.
     suspect : an :class:`OutputSource`, or a local model directory (queried as ``config.access``).
     config : :class:`SubspaceConfig`.
+    references : models unrelated to the owner with its tokenizer, for the language-model null
+        (with those of ``$LLM_LINEAGE_REFERENCES``; the owner's and suspect's families left out).
 
     References
     ----------
@@ -192,7 +236,21 @@ def verify(owner: SubspaceKey | str | Path, suspect: OutputSource | str | Path,
                                  hint="the subspace test compares outputs token by token: same tokenizer needed")
     evidence = collect(suspect, key_tokens(key, config), prompts_for(key, config), access=config.access,
                        top_k=config.top_k, initial_bias=config.initial_bias, progress=config.progress)
-    return compare(key, evidence, config=config, suspect_name=suspect.name)
+    return compare(key, evidence, config=config, suspect_name=suspect.name,
+                   references=null_references(key, references, owner, suspect))
+
+
+def null_references(key: SubspaceKey, extra: Sequence[str | Path], *models: Any) -> list[Path]:
+    """Candidate reference models for the language-model null: ``extra`` and the reference folder,
+    without the owner's and the suspect's files and families (the key's model name counts too)."""
+    from ...references import reference_models
+
+    exclude = [Path(key.model_name)]
+    for model in models:
+        path = getattr(model, "path", model)
+        if isinstance(path, (str, Path)):
+            exclude.append(Path(path))
+    return reference_models(extra=extra, exclude=exclude)
 
 
 def prompts_for(key: SubspaceKey, config: SubspaceConfig) -> tuple[str, ...]:
