@@ -103,6 +103,13 @@ class QueryBudgetExceeded(EndpointError):
     hint = "raise --max-queries, or rerun with --resume to spend the rest later"
 
 
+class EndpointMalformed(EndpointError):
+    """The endpoint answered, but not as an OpenAI-compatible server does (not retried: it would
+    answer the same again)."""
+
+    hint = "check that the URL is an OpenAI-compatible /v1 endpoint and the model id is right"
+
+
 class EndpointRejected(EndpointError):
     """The endpoint answered a request with a 4xx: it does not accept what was asked."""
 

@@ -19,6 +19,7 @@ from answers is ``outputs/strategies.py``.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import threading
@@ -30,11 +31,19 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EndpointError, EndpointRejected, EndpointUnavailable, EndpointUnsupported, InputError
+from ..errors import (
+    EndpointError,
+    EndpointMalformed,
+    EndpointRejected,
+    EndpointUnavailable,
+    EndpointUnsupported,
+    InputError,
+)
 from .cache import QueryCache
 from .source import Capabilities, TopLogprobs
 
 TOKEN_ID_PREFIX = "token_id:"
+LOGPROB_SLACK = 1e-3  # servers round log-probs; a value above this is no log-prob
 
 
 @dataclass(frozen=True)
@@ -180,6 +189,10 @@ class OpenAIEndpoint:
                                         hint="check the key in the variable named by --api-key-env") from None
                 raise EndpointRejected(f"{self.base_url} rejected the request ({exc.status_code}): "
                                        f"{self.redact(_message(exc))}", status=exc.status_code) from None
+            except (openai.APIResponseValidationError, ValueError) as exc:  # not JSON, or not a completion
+                self.cache.release()
+                raise EndpointMalformed(f"{self.base_url} answered with something that is not a completion: "
+                                        f"{self.redact(_first_line(exc))}") from None
             except Exception:
                 self.cache.release()
                 raise
@@ -221,21 +234,31 @@ class OpenAIEndpoint:
         return self.vocabulary.id_of(token)
 
     def position(self, answer: Mapping[str, Any], index: int = -1) -> TopLogprobs:
-        """Token ids and log-probs at one position of an answer (``index=-1``: the last)."""
-        block = _logprobs_block(answer)
-        if block is None:
-            raise EndpointUnsupported(f"{self.base_url} returned no log-probs",
-                                      hint="this endpoint can only be verified with --strategy greedy-search")
-        top = (block.get("top_logprobs") or [None])[index] or {}
-        ids, values = [], []
-        for token, value in top.items():
-            token_id = self.token_id(token)
-            if token_id is not None and value is not None:
-                ids.append(token_id)
-                values.append(float(value))
+        """Token ids and log-probs at one position of an answer (``index=-1``: the last).
+
+        An answer of the wrong shape, or with a log-prob that is not a finite number <= 0, is
+        reported (:class:`EndpointMalformed`), never read as evidence."""
+        try:
+            block = _logprobs_block(answer)
+            if block is None:
+                raise EndpointUnsupported(f"{self.base_url} returned no log-probs",
+                                          hint="this endpoint can only be verified with --strategy greedy-search")
+            top = (block.get("top_logprobs") or [None])[index] or {}
+            ids, values = [], []
+            for token, value in top.items():
+                token_id = self.token_id(token)
+                if token_id is not None and value is not None:
+                    ids.append(token_id)
+                    values.append(float(value))
+            tokens = block.get("tokens") or []
+            sampled = self.token_id(tokens[index]) if tokens else None
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            raise EndpointMalformed(f"{self.base_url} returned log-probs of the wrong shape "
+                                    f"({type(exc).__name__}: {self.redact(_first_line(exc))})") from None
+        bad = [v for v in values if not (math.isfinite(v) and v <= LOGPROB_SLACK)]
+        if bad:
+            raise EndpointMalformed(f"{self.base_url} returned a log-prob of {bad[0]!r}: log-probs are finite and <= 0")
         order = np.argsort(-np.asarray(values, dtype=np.float64), kind="stable")
-        tokens = block.get("tokens") or []
-        sampled = self.token_id(tokens[index]) if tokens else None
         return TopLogprobs(np.asarray(ids, dtype=np.int64)[order], np.asarray(values, dtype=np.float64)[order],
                            sampled)
 
@@ -272,6 +295,10 @@ class OpenAIEndpoint:
 def _logprobs_block(answer: Mapping[str, Any]) -> Mapping[str, Any] | None:
     choices = answer.get("choices") or []
     return choices[0].get("logprobs") if choices else None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _message(exc: Any) -> str:

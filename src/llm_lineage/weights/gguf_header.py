@@ -13,6 +13,7 @@ Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
 
 from __future__ import annotations
 
+import math
 import mmap
 import struct
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ _STRING, _ARRAY = 8, 9
 # the tokenizer's arrays are the large ones (tokens, scores, types, merges: one element per token);
 # kept: the tokens (the tokenizer hash) and their types (which are control tokens)
 _KEEP_TOKENIZER_ARRAYS = {"tokenizer.ggml.tokens", "tokenizer.ggml.token_type"}
+_MAX_DIMS = 4  # GGML_MAX_DIMS
+_MIN_KV_BYTES = 8 + 4 + 1           # key length, value type, the smallest value
+_MIN_TENSOR_INFO_BYTES = 8 + 4 + 8 + 4 + 8  # name length, n_dims, one dim, type, offset
 _PLAIN = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I8": np.int8, "I16": np.int16,
           "I32": np.int32, "I64": np.int64}
 
@@ -46,7 +50,7 @@ class GGUFHeader:
         with open(path, "rb") as handle:
             self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         buf = self._map
-        if buf[:4] != _MAGIC:
+        if len(buf) < 24 or buf[:4] != _MAGIC:
             raise ValueError("GGUF magic invalid")
         (version,) = struct.unpack_from("<I", buf, 4)
         self._order = "<" if version & 0xFFFF else ">"  # a byte-swapped version reads as 0x0N000000
@@ -54,7 +58,18 @@ class GGUFHeader:
         if self.version not in (2, 3):
             raise ValueError(f"GGUF version {self.version} is not supported (2 and 3 are)")
         n_tensors, n_kv = struct.unpack_from(self._order + "QQ", buf, 8)
+        # every entry takes at least its smallest encoding: counts the file cannot hold are lies,
+        # refused before any loop or list sized by them
+        if n_kv * _MIN_KV_BYTES + n_tensors * _MIN_TENSOR_INFO_BYTES > len(buf) - 24:
+            raise ValueError(f"header declares {n_tensors} tensors and {n_kv} metadata entries, more than "
+                             f"{len(buf)} bytes can hold")
         self._pos = 24
+        try:
+            self._read_entries(n_tensors, n_kv)
+        except struct.error:
+            raise ValueError("the header runs past the end of the file") from None
+
+    def _read_entries(self, n_tensors: int, n_kv: int) -> None:
         self.fields: dict[str, Any] = {}
         for _ in range(n_kv):
             key = self._string()
@@ -65,6 +80,8 @@ class GGUFHeader:
         for _ in range(n_tensors):
             name = self._string()
             (n_dims,) = self._unpack("I")
+            if not 1 <= n_dims <= _MAX_DIMS:
+                raise ValueError(f"tensor {name!r} declares {n_dims} dimensions (GGUF allows 1 to {_MAX_DIMS})")
             dims = self._unpack("Q" * n_dims)
             kind, offset = self._unpack("IQ")
             infos.append((name, tuple(int(d) for d in dims), kind, offset))
@@ -93,11 +110,14 @@ class GGUFHeader:
         from gguf.quants import quant_shape_to_byte_shape
 
         shape = tuple(reversed(info.shape))
-        n_elements = int(np.prod(info.shape))
+        n_elements = math.prod(info.shape)  # Python ints: declared dims of 2**32 x 2**32 do not wrap
         plain = _PLAIN.get(info.tensor_type.name)
         if plain is not None:
             return np.dtype(plain).newbyteorder(self._order), n_elements, shape  # type: ignore[arg-type]  # "<" or ">"
         block, size = GGML_QUANT_SIZES[info.tensor_type]
+        if not info.shape or info.shape[0] % block:
+            raise ValueError(f"tensor {info.name!r}: rows of {info.shape[0] if info.shape else 0} values are not "
+                             f"whole {info.tensor_type.name} blocks of {block}")
         return np.dtype(np.uint8), n_elements // block * size, quant_shape_to_byte_shape(shape, info.tensor_type)
 
     # --- reading the header -----------------------------------------------------------------
@@ -107,9 +127,16 @@ class GGUFHeader:
         self._pos += struct.calcsize(self._order + fmt)
         return values
 
+    def _skip(self, n_bytes: int) -> int:
+        """Advance past ``n_bytes`` that must lie in the file; the start offset."""
+        if n_bytes > len(self._map) - self._pos:
+            raise ValueError(f"a header entry at byte {self._pos} declares {n_bytes} bytes, past the end of the file")
+        start, self._pos = self._pos, self._pos + n_bytes
+        return start
+
     def _string(self) -> str:
         (n,) = self._unpack("Q")
-        start, self._pos = self._pos, self._pos + n
+        start = self._skip(n)
         return bytes(self._map[start:self._pos]).decode("utf-8", errors="replace")
 
     def _value(self, kind: int, *, keep: bool = True) -> Any:
@@ -122,11 +149,13 @@ class GGUFHeader:
         item, count = self._unpack("IQ")
         if item in _SCALARS:  # a fixed size per element: read at once, or skipped without reading
             dtype = np.dtype(self._order + _SCALARS[item])
-            start, self._pos = self._pos, self._pos + count * dtype.itemsize
+            start = self._skip(count * dtype.itemsize)
             return np.frombuffer(self._map, dtype=dtype, count=count, offset=start).tolist() if keep else None
+        if count * 8 > len(self._map) - self._pos:  # strings and arrays take 8 bytes at least
+            raise ValueError(f"an array at byte {self._pos} declares {count} elements, more than the file holds")
         if item == _STRING and not keep:
             for _ in range(count):
                 (n,) = self._unpack("Q")
-                self._pos += n
+                self._skip(n)
             return None
         return [self._value(item) for _ in range(count)]

@@ -144,7 +144,7 @@ def compare(owner: SubspaceKey, evidence: Evidence, *, config: SubspaceConfig = 
                          f"unrelated model needs models with the owner's tokenizer: {NEEDS_REFERENCES}")
         else:
             verdict = verdict_of(p_value, alpha=config.alpha)
-            grade = f"perturbed lm_head: {change.description}"
+            grade = f"perturbed lm_head: {change.description}" if verdict is Verdict.DERIVED else ""
     return SubspaceResult(
         method="subspace", score=score, p_value=float(p_value),
         verdict=verdict, threshold=-math.log10(compat.threshold) if compat.threshold > 0 else math.inf,

@@ -33,7 +33,7 @@ from scipy import integrate
 from scipy import stats as sps
 
 GROUP = 32
-BITS = (8, 6, 5, 4, 3, 2)
+BITS = (8, 6, 5, 4, 3)
 CONDITION = 0.02  # directions of [W_T, 1] weaker than this share of the largest are not read
 
 
@@ -102,12 +102,13 @@ def describe(relative_change: float) -> Perturbation:
         return Perturbation(relative_change, None, f"lm_head changed by less than {_pct(finest / 2)} "
                             f"(finer than 8-bit quantisation)")
     errors = {bits: quantisation_error(bits) for bits in BITS}
-    bits = min(errors, key=lambda b: abs(math.log(relative_change / errors[b])))
     if relative_change > 2 * errors[BITS[-1]]:
-        return Perturbation(relative_change, None, f"lm_head changed by about {_pct(relative_change)}: "
+        return Perturbation(relative_change, None, f"lm_head changed by about {_pct(relative_change)} (rms): "
                             f"more than {BITS[-1]}-bit quantisation would")
+    bits = min(errors, key=lambda b: abs(math.log(relative_change / errors[b])))
+    also = ", or a short fine-tune" if bits > BITS[-1] else ""
     return Perturbation(relative_change, bits, f"lm_head changed by about {_pct(relative_change)} (rms): the "
-                        f"size of {bits}-bit quantisation error (groups of {GROUP}), or a short fine-tune")
+                        f"size of {bits}-bit quantisation error (groups of {GROUP}){also}")
 
 
 def _pct(x: float) -> str:
