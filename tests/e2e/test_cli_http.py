@@ -87,7 +87,7 @@ def test_probe_reports_an_openai_like_endpoint(victim, tmp_path):
 
 def test_killed_campaign_resumes_without_repeating_a_paid_query(victim, tmp_path):
     cache = tmp_path / "campaign.sqlite"
-    with served(victim, "--max-top-logprobs", "5") as url:
+    with served(victim, "--max-top-logprobs", "5", "--admin") as url:
         client = subprocess.Popen([CLI, "verify", "--owner", str(victim), "--suspect", url, "--api-model", "m",
                                    "--cache", str(cache), "--concurrency", "1", "--json", *TOPK_ARGS],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

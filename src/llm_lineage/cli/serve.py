@@ -32,13 +32,20 @@ def serve(
     fault_delay: Annotated[float, typer.Option("--fault-delay", help="Seconds an injected time-out stalls.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
     latency: Annotated[float, typer.Option("--latency", help="Seconds each answer waits, as a provider's round trip does.")] = 0.0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Largest max_tokens a request may ask for.")] = 256,
+    admin: Annotated[bool, typer.Option("--admin", help="For tests: enable /admin/pause and /admin/resume "
+                                                        "(loopback hosts only).")] = False,
 ) -> None:
     """Serve MODEL at http://HOST:PORT/v1 (/v1/completions, /v1/models; /stats counts answered queries)."""
+    from ..errors import InputError
     from ..serve import ServeOptions
     from ..serve import serve as run_server
 
+    if admin and host not in ("127.0.0.1", "localhost", "::1"):
+        raise InputError(f"--admin is for tests on a loopback host, not {host}")
     options = ServeOptions(max_top_logprobs=max_top_logprobs, logprobs=not no_logprobs, logit_bias=not no_logit_bias,
                            ignore_logit_bias_in_logprobs=ignore_bias, max_biased_tokens=max_biased_tokens,
                            logprob_decimals=logprob_decimals, echo=not no_echo, fault_rate=fault_rate,
-                           fault_delay=fault_delay, seed=seed, latency=latency)
+                           fault_delay=fault_delay, seed=seed, latency=latency, max_tokens=max_tokens,
+                           admin=admin)
     run_server(model, host=host, port=port, options=options, served_name=served_name, on_ready=_render.serving)

@@ -6,8 +6,11 @@ tokens), ``max_tokens`` >= 1, greedy decoding. :class:`ServeOptions` imitates wh
 change quietly: a cap on top-k, no log-probs at all, ``logit_bias`` refused, ignored in the
 returned log-probs (OpenAI, vLLM, llama.cpp) or capped in the number of tokens, rounded
 log-probs. For tests it injects 429s, 500s and time-outs at a rate, and it counts the queries it
-answered (``GET /stats``), so a test can check that no paid query was ever repeated; ``POST
-/admin/pause`` holds new requests unanswered (``/admin/resume`` lets them through).
+answered (``GET /stats``), so a test can check that no paid query was ever repeated; with
+``admin`` on, ``POST /admin/pause`` holds new requests unanswered (``/admin/resume`` lets them
+through). Limits keep one request from taking the server: ``max_tokens``, the prompt and the
+context, ``logprobs``, the body size, and a bounded queue for the model, which works in a thread
+so that the event loop keeps answering.
 
 Tokens come back as their text, or as ``token_id:N`` when the request carries vLLM's
 ``return_tokens_as_token_ids``. The model itself lives in ``serve/backend.py``.
@@ -25,6 +28,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -50,6 +54,11 @@ class ServeOptions:
     fault_delay: float = 2.0                   # seconds a "timeout" fault stalls before its 503
     seed: int = 0
     latency: float = 0.0                       # seconds each answer waits (a provider's round trip)
+    # limits: one request must not be able to take the server from everyone else
+    max_tokens: int = 256                      # largest ``max_tokens`` (prompt + answer also fit the context)
+    max_body_bytes: int = 1_000_000            # larger request bodies get a 413 before they are read
+    max_waiting: int = 64                      # requests queued for the model beyond this get a 503
+    admin: bool = False                        # /admin/pause and /admin/resume (tests; loopback only)
 
 
 class _Stats:
@@ -114,20 +123,24 @@ def create_app(backend: LocalBackend, options: ServeOptions = ServeOptions(), *,
         return {**stats.as_dict(), "held": held[0], "paused": not gate.is_set(),
                 "forward_passes": backend.forward_passes, "options": asdict(options)}
 
-    @app.post("/admin/pause")
-    async def pause() -> dict[str, bool]:
-        gate.clear()
-        return {"paused": True}
+    if options.admin:
+        @app.post("/admin/pause")
+        async def pause() -> dict[str, bool]:
+            gate.clear()
+            return {"paused": True}
 
-    @app.post("/admin/resume")
-    async def resume() -> dict[str, bool]:
-        gate.set()
-        return {"paused": False}
+        @app.post("/admin/resume")
+        async def resume() -> dict[str, bool]:
+            gate.set()
+            return {"paused": False}
+
+    # the model's work runs in a worker thread, so /v1/models and /stats answer while it runs;
+    # past max_waiting queued requests the server says it is busy instead of queueing forever
+    waiting = asyncio.Semaphore(options.max_waiting)
+    app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
 
     @app.post("/v1/completions")
     async def completions(body: dict[str, Any], request: Request) -> Any:
-        # on the event loop itself: a tiny model answers in well under a millisecond, and a hop to
-        # the thread pool costs more than that on a loaded machine; a stalled "timeout" awaits
         if not gate.is_set():
             held[0] += 1
             await gate.wait()
@@ -156,8 +169,11 @@ def create_app(backend: LocalBackend, options: ServeOptions = ServeOptions(), *,
                 stats.in_flight -= 1
         if body.get("model") not in (None, name):
             return error(404, f"The model `{body.get('model')}` does not exist", "invalid_request_error", "model")
+        if waiting.locked():
+            return error(503, f"server busy: {options.max_waiting} requests are waiting", "server_error")
         try:
-            answer = _complete(backend, options, name, body)
+            async with waiting:
+                answer = await anyio.to_thread.run_sync(_complete, backend, options, name, body)
         except BadRequest as exc:
             return error(400, str(exc), "invalid_request_error", exc.param)
         stats.answer(body)
@@ -181,17 +197,11 @@ def _complete(backend: LocalBackend, options: ServeOptions, name: str, body: dic
         raise BadRequest("prompt is empty", "prompt")
     if any(not 0 <= t < backend.vocab_size for t in ids):
         raise BadRequest(f"prompt token ids must be in [0, {backend.vocab_size})", "prompt")
-    raw_max_tokens: Any = body.get("max_tokens")
-    max_tokens = int(raw_max_tokens) if raw_max_tokens is not None else 16
-    if max_tokens < 1:
-        raise BadRequest("max_tokens must be >= 1", "max_tokens")
-    top_k = body.get("logprobs")
-    if top_k is not None:
-        top_k = int(top_k)
-        if top_k < 0:
-            raise BadRequest("logprobs must be >= 0", "logprobs")
-        if options.max_top_logprobs is not None and top_k > options.max_top_logprobs:
-            raise BadRequest(f"logprobs must be <= {options.max_top_logprobs}", "logprobs")
+    max_tokens = _integer(body, "max_tokens", 16, 1, options.max_tokens)
+    if len(ids) + max_tokens > backend.context:
+        raise BadRequest(f"prompt ({len(ids)} tokens) and max_tokens ({max_tokens}) exceed the model's context of "
+                         f"{backend.context} tokens", "prompt")
+    top_k = _integer(body, "logprobs", None, 0, min(options.max_top_logprobs or backend.vocab_size, backend.vocab_size))
     echo = bool(body.get("echo", False))
     if echo and not options.echo:
         raise BadRequest("echo is not supported", "echo")
@@ -212,6 +222,60 @@ def _complete(backend: LocalBackend, options: ServeOptions, name: str, body: dic
         "choices": [{"index": 0, "text": text, "finish_reason": "length", "logprobs": logprobs}],
         "usage": {"prompt_tokens": len(ids), "completion_tokens": len(steps), "total_tokens": len(ids) + len(steps)},
     }
+
+
+def _integer(body: dict[str, Any], name: str, default: int | None, low: int, high: int) -> Any:
+    """``body[name]`` as an integer in [low, high] (``default`` when absent); anything else is a 400."""
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"{name} must be an integer, got {json.dumps(value)[:40]}", name)
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}, got {value}", name)
+    return value
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` gets a 413, declared or streamed, before
+    more than that is read."""
+
+    def __init__(self, app: Any, *, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def limited() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        body = json.dumps({"error": {"message": f"request body over {self.max_bytes} bytes",
+                                     "type": "invalid_request_error", "param": None, "code": None}}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
 
 
 def _parse_bias(raw: Any, vocab_size: int, options: ServeOptions) -> dict[int, float]:

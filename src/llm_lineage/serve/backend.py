@@ -49,6 +49,7 @@ class LocalBackend:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.name = model_dir.name
         self.vocab_size = int(self.model.config.vocab_size)
+        self.context = int(getattr(self.model.config, "max_position_embeddings", None) or 2048)
         self._pieces = [self.tokenizer.decode([i]) for i in range(self.vocab_size)]
         self._memo: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
         self._memo_size = memo_size

@@ -24,8 +24,9 @@ def _unrelated_null(key: SubspaceKey, rng, n_outputs: int = 30):
 def _key(head: np.ndarray, tokens: np.ndarray) -> SubspaceKey:
     stacked = np.c_[head[tokens], np.ones(len(tokens))]
     basis, rank = orthonormal_basis(stacked)
+    singular_values = np.linalg.svd(stacked, compute_uv=False)[:rank]
     return SubspaceKey(model_name="owner", hidden_size=HIDDEN, vocab_size=VOCAB, tokenizer_hash=None,
-                       token_ids=tokens, basis=basis, singular_values=np.linalg.svd(stacked, compute_uv=False)[:rank], n_tokens=len(tokens), rank=rank,
+                       token_ids=tokens, basis=basis, singular_values=singular_values, n_tokens=len(tokens), rank=rank,
                        has_bias=False, tie_word_embeddings=False, dtype="F32", token_seed=0, created="now")
 
 

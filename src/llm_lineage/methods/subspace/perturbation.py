@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy import integrate
@@ -46,7 +46,7 @@ class Perturbation:
     description: str
 
 
-@lru_cache(maxsize=None)
+@cache
 def quantisation_error(bits: int, group: int = GROUP) -> float:
     """Relative rms error of symmetric round-to-nearest quantisation of Gaussian weights.
 
