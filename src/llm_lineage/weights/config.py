@@ -26,6 +26,10 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 _NORM_OFFSET_ONE = {"gemma", "gemma2", "gemma3", "gemma3_text"}
 
 
+# no dimension of any model comes near this; a larger one is a lie that would allocate terabytes
+MAX_SIZE = 2 ** 31
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     model_type: str
@@ -70,40 +74,47 @@ class ModelConfig:
                 raise ConfigError(f"{source} has no {name!r} (nor any of its aliases)")
             return default
 
+        def size(name: str, value: Any, minimum: int = 1) -> int:
+            # JSON integers only: "abc", [1], 1.5, true or 10**12 is no size of a model
+            if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_SIZE:
+                raise ConfigError(f"{source}: {name} must be an integer between {minimum} and {MAX_SIZE}, "
+                                  f"got {json.dumps(value)[:40]}")
+            return value
+
         model_type = str(cfg.get("model_type") or raw.get("model_type") or "unknown")
-        hidden = int(pick("hidden_size"))
-        n_heads = int(pick("num_attention_heads"))
+        hidden = size("hidden_size", pick("hidden_size"))
+        n_heads = size("num_attention_heads", pick("num_attention_heads"))
         n_kv = cfg.get("num_key_value_heads") or cfg.get("num_kv_heads") or cfg.get("n_head_kv")
         if n_kv is None:
             # Falcon-7B style multi-query attention: one shared K/V head
             multi_query = cfg.get("multi_query") and not cfg.get("new_decoder_architecture")
             n_kv = 1 if multi_query else n_heads
-        head_dim = cfg.get("head_dim") or hidden // n_heads
-        n_experts = int(cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts") or 0)
+        n_kv = size("num_key_value_heads", n_kv)
+        head_dim = size("head_dim", cfg.get("head_dim") or max(hidden // n_heads, 1))
+        n_experts = size("num_experts", cfg.get("num_local_experts") or cfg.get("num_experts")
+                         or cfg.get("n_routed_experts") or 0, minimum=0)
         tie = cfg.get("tie_word_embeddings", raw.get("tie_word_embeddings"))
         if tie is None:
             tie = model_type in {"gpt2", "opt", "gemma", "gemma2", "falcon"}
         inter = pick("intermediate_size", required=False)
         if inter is None and model_type in {"gpt2", "falcon", "gpt_neox"}:
             inter = 4 * hidden
-        try:
-            return cls(
-                model_type=model_type,
-                hidden_size=hidden,
-                num_hidden_layers=int(pick("num_hidden_layers")),
-                num_attention_heads=n_heads,
-                num_key_value_heads=int(n_kv),
-                head_dim=int(head_dim),
-                vocab_size=int(pick("vocab_size")),
-                intermediate_size=None if inter is None else int(inter),
-                tie_word_embeddings=bool(tie),
-                num_experts=n_experts,
-                norm_weight_offset=1.0 if model_type in _NORM_OFFSET_ONE else 0.0,
-                architectures=tuple(raw.get("architectures") or ()),
-                raw=raw,
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: a size field is not an integer ({exc})") from None
+        architectures = raw.get("architectures") or ()
+        return cls(
+            model_type=model_type,
+            hidden_size=hidden,
+            num_hidden_layers=size("num_hidden_layers", pick("num_hidden_layers"), minimum=0),
+            num_attention_heads=n_heads,
+            num_key_value_heads=n_kv,
+            head_dim=head_dim,
+            vocab_size=size("vocab_size", pick("vocab_size")),
+            intermediate_size=None if inter is None else size("intermediate_size", inter),
+            tie_word_embeddings=bool(tie),
+            num_experts=n_experts,
+            norm_weight_offset=1.0 if model_type in _NORM_OFFSET_ONE else 0.0,
+            architectures=tuple(str(a) for a in architectures) if isinstance(architectures, list) else (),
+            raw=raw,
+        )
 
     @classmethod
     def from_file(cls, path: Path) -> ModelConfig:
