@@ -107,6 +107,26 @@ def registry_check(problems: list[str], *, as_json: bool, path: Path) -> None:
         console.print(f"{path}: consistent", markup=False, highlight=False)
 
 
+def lineage(graph: Any, *, as_json: bool, written: list[Path]) -> None:
+    """The family tree: its edges (parent -> child, or a -- b where direction is unknown) and families."""
+    if as_json:
+        print_json(graph.as_dict())
+        return
+    from ..stats import format_p
+
+    table(f"lineage: {len(graph.drawn)} edge(s) among {len(graph.nodes)} models "
+          f"(alpha {graph.alpha}, {graph.correction}; {graph.pairs_tested} pairs tested)",
+          ["parent", "", "child", "adjusted p", "derivation", "direction evidence"],
+          [[e.source, "->" if e.directed else "--", e.target, format_p(e.adjusted_p), e.derivation,
+            e.direction_evidence] for e in sorted(graph.drawn, key=lambda e: e.adjusted_p)])
+    for family in graph.families:
+        console.print(f"family: {', '.join(family)}", markup=False, highlight=False)
+    for note in graph.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    for path in written:
+        console.print(f"wrote {path}", markup=False, highlight=False)
+
+
 def search_result(result: Any, *, as_json: bool) -> None:
     if as_json:
         print_json(result)

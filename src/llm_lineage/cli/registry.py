@@ -97,3 +97,24 @@ def check(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
         _render.registry_check(problems, as_json=as_json, path=reg.path)
     if problems:  # the report is printed; the exit code tells scripts the registry needs repair
         raise typer.Exit(code=2)
+
+
+@app.command()
+def graph(registry: RegistryOpt = None,
+          alpha: Annotated[float, typer.Option("--alpha", help="Family-wise error rate over all tested pairs.")] = 0.01,
+          out: Annotated[Path | None, typer.Option("-o", "--out", help="Write the family tree as a PNG.")] = None,
+          graphml: Annotated[Path | None, typer.Option("--graphml", help="Write the graph as GraphML.")] = None,
+          methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated methods (default: all).")] = None,
+          as_json: JsonOpt = False) -> None:
+    """The family tree of every registered model: calibrated edges (Holm), directions where evidence allows."""
+    from ..registry import Registry
+    from ..registry.lineage import lineage_graph, plot, write_graphml
+
+    chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    with Registry(registry) as reg:
+        result = lineage_graph(reg, alpha=alpha, methods=chosen, progress=not as_json)
+    if out is not None:
+        plot(result, out)
+    if graphml is not None:
+        write_graphml(result, graphml)
+    _render.lineage(result, as_json=as_json, written=[p for p in (out, graphml) if p is not None])

@@ -91,7 +91,7 @@ def search(suspect: str | Path | Checkpoint, registry: Registry | str | Path | N
     rows, _ = embedding_rows(ckpt)
     short = shortlist(reg, rows, shortlist_size or 2 * top)
     start = time.perf_counter()
-    comparer = _Comparer(reg, ckpt, null_size, alpha, methods)
+    comparer = Comparer(reg, ckpt, null_size, alpha, methods)
     chosen = track(short.chosen, "comparing candidates") if progress else short.chosen
     candidates = [comparer.candidate(short, i) for i in chosen]
     candidates.sort(key=lambda c: rank_key(c.verdict, c.p_value, c.summary_score))
@@ -101,20 +101,34 @@ def search(suspect: str | Path | Checkpoint, registry: Registry | str | Path | N
                         len(short.names), len(short.chosen), short.seconds, time.perf_counter() - start)
 
 
-class _Comparer:
-    """Full comparisons; caches the suspect's fingerprints and loaded owner fingerprints."""
+class Comparer:
+    """Full comparisons; caches the suspect's fingerprints and loaded owner fingerprints.
 
-    def __init__(self, registry: Registry, suspect: Checkpoint, null_size: int, alpha: float,
-                 methods: Sequence[str] | None) -> None:
+    The suspect is a checkpoint (fingerprinted here) or a registered entry (its stored
+    fingerprints: the family tree compares entries with one another). ``null_pool`` names, per
+    owner, the entries its registry null may draw from (default: every other entry).
+    """
+
+    def __init__(self, registry: Registry, suspect: Checkpoint | Entry, null_size: int, alpha: float,
+                 methods: Sequence[str] | None, *, null_pool: dict[str, list[str]] | None = None,
+                 entries: dict[str, Entry] | None = None, caches: dict[str, dict[Any, Any]] | None = None) -> None:
         self.registry = registry
         self.suspect = suspect
         self.null_size = null_size
         self.alpha = alpha
         self.methods = sorted(METHODS) if methods is None else list(methods)
-        self.entries = {e.name: e for e in registry.entries()}
+        self.entries = entries if entries is not None else {e.name: e for e in registry.entries()}
+        self.null_pool = null_pool
         self._suspect_fps: dict[str, Any] = {}
-        self._owner_fps: dict[tuple[str, str], Any] = {}
-        self._random: dict[tuple[int, int], np.ndarray] = {}
+        # shared between comparers of one registry: owner fingerprints, registry nulls, random nulls
+        caches = caches if caches is not None else {}
+        self._owner_fps: dict[tuple[str, str], Any] = caches.setdefault("owner_fps", {})
+        self._nulls: dict[tuple[str, str], NullCalibration] = caches.setdefault("nulls", {})
+        self._random: dict[tuple[int, int], np.ndarray] = caches.setdefault("random", {})
+
+    @property
+    def suspect_tokenizer(self) -> str | None:
+        return self.suspect.tokenizer_sha256 if isinstance(self.suspect, Entry) else self.suspect.tokenizer_hash()
 
     def candidate(self, short: Shortlist, index: int) -> Candidate:
         entry = self.entries[short.names[index]]
@@ -140,7 +154,7 @@ class _Comparer:
         hidden = int(entry.provenance.get("architecture", {}).get("hidden_size") or 64)
         own = calibrate(self._random_null(entry, hidden), source="random embeddings")
         note = ""
-        if entry.tokenizer_sha256 and self.suspect.tokenizer_hash() not in (None, entry.tokenizer_sha256):
+        if entry.tokenizer_sha256 and self.suspect_tokenizer not in (None, entry.tokenizer_sha256):
             note = "different tokenizer: token ids may name different tokens"
         return method_evidence("summary", "summary", score, own.p_value(score, self.alpha),
                                decide(score, own, alpha=self.alpha, best_possible=1.0), null,
@@ -187,7 +201,11 @@ class _Comparer:
                                best_possible=best, alpha=self.alpha, note=note)
 
     def _registry_null(self, entry: Entry, method: str, owner_fp: Any, best: float) -> NullCalibration:
-        others = [e for e in self.entries.values() if e.name != entry.name and method in e.methods
+        if (entry.name, method) in self._nulls:
+            return self._nulls[(entry.name, method)]
+        pool = self.entries.values() if self.null_pool is None else [self.entries[n] for n in self.null_pool[entry.name]]
+        suspect = self.suspect.name if isinstance(self.suspect, Entry) else None
+        others = [e for e in pool if e.name not in (entry.name, suspect) and method in e.methods
                   and not same_weights(e, entry)]
         others = evenly_spaced(others, self.null_size)
         spec = METHODS[method]
@@ -200,13 +218,21 @@ class _Comparer:
                 continue  # not comparable with this owner (other vocabulary, say): not part of its null
         # orientation from the copy's score: a method's related direction is where a copy lies
         higher = not scores or best >= float(np.median(scores))
-        return calibrate(scores, higher_is_related=higher, source="other registered models")
+        null = calibrate(scores, higher_is_related=higher, source="other registered models")
+        if self.null_pool is not None:  # the pool does not depend on the suspect: reusable
+            self._nulls[(entry.name, method)] = null
+        return null
 
     def _suspect_fp(self, method: str) -> Any:
         if method not in self._suspect_fps:
             try:
                 spec = METHODS[method]
-                self._suspect_fps[method] = spec.fingerprint(self.suspect, spec.default_config())
+                if isinstance(self.suspect, Entry):
+                    if method not in self.suspect.methods:
+                        raise LineageError(f"{self.suspect.name} has no stored {method} fingerprint")
+                    self._suspect_fps[method] = self._owner_fp(self.suspect.name, method)
+                else:
+                    self._suspect_fps[method] = spec.fingerprint(self.suspect, spec.default_config())
             except LineageError as exc:
                 self._suspect_fps[method] = exc
         return self._suspect_fps[method]
