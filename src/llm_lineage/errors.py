@@ -4,7 +4,8 @@ Every problem a user can cause or fix is a :class:`LineageError`; the CLI maps i
 single line (plus an optional hint) and an exit code. Anything else is a bug and keeps its
 traceback.
 
-Exit codes: 0 ran (whatever the verdict), 1 bug, 2 bad input, 3 endpoint trouble.
+Exit codes: 0 ran (whatever the verdict), 1 bug, 2 bad input, 3 endpoint trouble, 4 an attested
+bundle or opening failed its check.
 """
 
 from __future__ import annotations
@@ -116,3 +117,13 @@ class EndpointRejected(EndpointError):
     def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status
+
+
+# --- attestation (exit 4) ------------------------------------------------------------------------
+
+
+class AttestationFailed(LineageError):
+    """A published bundle or an opening did not check out: a bad signature, a file that changed, a
+    chunk that does not match the commitment, a fingerprint its opened weights do not give."""
+
+    exit_code = 4

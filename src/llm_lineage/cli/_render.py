@@ -107,6 +107,14 @@ def registry_check(problems: list[str], *, as_json: bool, path: Path) -> None:
         console.print(f"{path}: consistent", markup=False, highlight=False)
 
 
+def attestation(values: dict[str, Any], *, as_json: bool, title: str) -> None:
+    """A commitment, bundle, opening or audit outcome: one JSON object or one small table."""
+    if as_json:
+        print_json(values)
+    else:
+        key_values(title, values)
+
+
 def lineage(graph: Any, *, as_json: bool, written: list[Path]) -> None:
     """The family tree: its edges (parent -> child, or a -- b where direction is unknown) and families."""
     if as_json:

@@ -6,6 +6,7 @@ import typer
 
 from . import (
                attack,
+               attest,
                compare,
                demo,
                evaluate,
@@ -40,3 +41,8 @@ app.command("attack")(attack.attack)
 app.command("evaluate")(evaluate.evaluate)
 app.add_typer(registry.app, name="registry")
 app.command("search")(search.search)
+app.command("commit")(attest.commit)
+app.command("publish")(attest.publish)
+app.command("check-bundle")(attest.check_bundle)
+app.command("open")(attest.open_)
+app.command("audit")(attest.audit)

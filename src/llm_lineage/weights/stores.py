@@ -136,15 +136,28 @@ class SafetensorsStore:
             fh.seek(data_start + begin)
             if fh.readinto(memoryview(raw)) != end - begin:  # type: ignore[arg-type]  # ndarray is a buffer
                 raise CorruptCheckpoint(f"{path}: {key!r} runs past the end of the file")
-        if stored == "BF16":
-            arr = _widen_bf16(raw)
-        else:
-            arr = raw.view(_NUMPY_DTYPES[stored])
-        return arr.reshape(shape).astype(dtype, copy=False)
+        return decode(raw, stored, shape, dtype)
 
     def get_rows(self, key: str, rows: np.ndarray, dtype: np.dtype | type = np.float32) -> np.ndarray:
         """``get(key)[rows]`` for a 2-D tensor, reading only those rows."""
         return _read_rows(self, key, np.asarray(rows, dtype=np.int64), dtype)
+
+    def nbytes(self, key: str) -> int:
+        begin, end = self._entry(key)[2]["data_offsets"]
+        return int(end - begin)
+
+    def raw(self, key: str, offset: int, length: int) -> bytes:
+        """``length`` stored bytes of tensor ``key`` from ``offset`` (one positioned read)."""
+        path, data_start, entry = self._entry(key)
+        begin, end = entry["data_offsets"]
+        if offset < 0 or offset + length > end - begin:
+            raise CorruptCheckpoint(f"{path}: bytes {offset}..{offset + length} are outside tensor {key!r}")
+        with path.open("rb", buffering=0) as fh:
+            fh.seek(data_start + begin + offset)
+            data = fh.read(length)
+        if len(data) != length:
+            raise CorruptCheckpoint(f"{path}: {key!r} runs past the end of the file")
+        return data
 
 
 def _read_rows(store: Any, key: str, rows: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
@@ -167,11 +180,18 @@ def _read_rows(store: Any, key: str, rows: np.ndarray, dtype: np.dtype | type) -
             raw[i] = np.frombuffer(chunk, dtype=np.uint8)
     finally:
         os.close(fd)
+    return decode(raw, stored, (len(rows), shape[1]), dtype)
+
+
+def decode(raw: np.ndarray, stored: str, shape: tuple[int, ...], dtype: np.dtype | type = np.float32) -> np.ndarray:
+    """Raw safetensors bytes (uint8) of dtype ``stored`` as an array of ``shape`` in ``dtype``."""
     if stored == "BF16":
         arr = _widen_bf16(raw)
-    else:
+    elif stored in _NUMPY_DTYPES:
         arr = raw.view(_NUMPY_DTYPES[stored])
-    return arr.reshape(len(rows), shape[1]).astype(dtype, copy=False)
+    else:
+        raise UnsupportedFormat(f"tensors of dtype {stored} cannot be decoded here")
+    return arr.reshape(shape).astype(dtype, copy=False)
 
 
 def _widen_bf16(raw: np.ndarray) -> np.ndarray:

@@ -122,6 +122,10 @@ def fingerprint(model: Checkpoint | str | Path, config: HurefConfig = HurefConfi
 
 
 def _cache_key(ckpt: Checkpoint, config: HurefConfig, ids: np.ndarray) -> str | None:
+    from ...paths import fingerprint_caching
+
+    if not fingerprint_caching():
+        return None
     try:
         identity = model_identity(ckpt.path)
     except OSError:
