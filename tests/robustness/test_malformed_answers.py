@@ -81,3 +81,41 @@ def test_cli_says_one_line_and_exits_3(victim, tmp_path):
                               capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stderr
     assert "Traceback" not in done.stderr and "log-prob of 0.7" in done.stderr
+
+
+def test_a_failure_mid_campaign_still_prints_the_bill(victim, tmp_path):
+    # the budget runs out after the probe: the error line comes with what was paid and where it is kept
+    from llm_lineage.serve import LocalBackend, ServeOptions
+    from llm_lineage.serve.background import running
+
+    with running(LocalBackend(victim), ServeOptions(max_top_logprobs=5)) as url:  # top-5: many queries
+        done = subprocess.run([CLI, "verify", "--owner", str(victim), "--suspect", url, "--api-model", "m",
+                               "--cache", str(tmp_path / "q.sqlite"), "--max-queries", "40", "--outputs", "4"],
+                              capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3 and "budget" in done.stderr, done.stderr
+    assert "queries paid in this run" in done.stderr and "--resume" in done.stderr
+
+
+def test_an_edited_or_emptied_cache_is_refused(tmp_path):
+    import sqlite3
+
+    from llm_lineage.errors import InputError
+    from llm_lineage.outputs.cache import QueryCache
+
+    path = tmp_path / "q.sqlite"
+    with QueryCache(path, endpoint="http://x/v1", model="m") as cache:
+        cache.reserve()
+        cache.put({"prompt": "a"}, {"choices": [{"logprobs": {"top_logprobs": [{"a": -1.0}]}}]})
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE answers SET response = replace(response, '-1.0', '-0.1')")
+    with QueryCache(path, endpoint="http://x/v1", model="m", resume=True) as cache, \
+            pytest.raises(InputError, match="does not match its checksum"):
+        cache.get({"prompt": "a"})
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE answers")
+    with pytest.raises(InputError, match="does not hold the cache's tables"):
+        QueryCache(path, endpoint="http://x/v1", model="m", resume=True)
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    with pytest.raises(InputError, match="nothing to resume"):
+        QueryCache(empty, endpoint="http://x/v1", model="m", resume=True)

@@ -5,8 +5,11 @@ committed here *before* the caller sees it (write-ahead log, ``synchronous=FULL`
 killed at any instant, ``kill -9`` included, loses at most the query in flight, and a rerun with
 ``resume=True`` reads every answered query back instead of paying for it again.
 
-Rows are keyed by a SHA-256 of the canonical JSON of (endpoint, model, request parameters). The
-API key is not a request parameter and never reaches this file. The cache also enforces the
+Rows are keyed by a SHA-256 of the canonical JSON of (endpoint, model, request parameters), and
+each answer carries a checksum: an answer edited after it was paid for is refused, as is a file
+without the cache's tables (and, with ``resume``, an empty one). A checksum shows accidents and
+casual edits, not a forger who recomputes it: the cache is the owner's own record. The API key is
+not a request parameter and never reaches this file. The cache also enforces the
 campaign's query budget and counts queries used (paid now), cached (read back) and retried.
 The HTTP side lives in ``outputs/openai_endpoint.py``.
 """
@@ -25,7 +28,7 @@ from typing import Any
 
 from ..errors import InputError, QueryBudgetExceeded
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: every answer carries a checksum
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -35,7 +38,8 @@ CREATE TABLE IF NOT EXISTS answers (
     model TEXT NOT NULL,
     request TEXT NOT NULL,
     response TEXT NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    checksum TEXT NOT NULL
 );
 """
 
@@ -57,6 +61,11 @@ def request_key(endpoint: str, model: str, params: Mapping[str, Any]) -> str:
     doc = json.dumps({"endpoint": endpoint.rstrip("/"), "model": model, "params": params},
                      sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(doc.encode()).hexdigest()
+
+
+def _checksum(key: str, response: str) -> str:
+    """What an answer was when it was paid for: a hand edit of the stored log-probs shows."""
+    return hashlib.sha256(f"{key}\x00{response}".encode()).hexdigest()
 
 
 class QueryCache:
@@ -83,11 +92,21 @@ class QueryCache:
         target = ":memory:" if self.path is None else str(self.path)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if resume and self.path.is_file() and self.path.stat().st_size == 0:
+                # resuming from nothing would pay for every query again without a word
+                raise InputError(f"query cache {target} is empty (0 bytes): there is nothing to resume",
+                                 hint="pass the cache the first run wrote, or drop --resume")
+        existing = self.path is not None and self.path.is_file() and self.path.stat().st_size > 0
         try:
             self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk before the answer is used (survives kill -9 and power loss)
             self._db.execute("PRAGMA synchronous=FULL")
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if existing and tables != {"meta", "answers"}:
+                raise InputError(f"query cache {target} does not hold the cache's tables (it has: "
+                                 f"{', '.join(sorted(tables)) or 'none'}): altered, or another file",
+                                 hint="pass another --cache path")
             self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.DatabaseError as exc:
@@ -109,10 +128,15 @@ class QueryCache:
 
     def get(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """The stored answer to this request, or None. A hit counts as ``cached``."""
+        key = self.key(params)
         with self._lock:
-            row = self._db.execute("SELECT response FROM answers WHERE key=?", (self.key(params),)).fetchone()
+            row = self._db.execute("SELECT response, checksum FROM answers WHERE key=?", (key,)).fetchone()
             if row is None:
                 return None
+            if row[1] != _checksum(key, row[0]):
+                raise InputError(f"query cache {self.path}: a stored answer does not match its checksum (edited "
+                                 f"after it was paid for); its evidence cannot be trusted",
+                                 hint="pass another --cache path and pay for the queries again")
             self.cached += 1
             return json.loads(row[0])
 
@@ -133,10 +157,10 @@ class QueryCache:
     def put(self, params: Mapping[str, Any], response: Mapping[str, Any]) -> None:
         """Store and commit an answer (turning its reservation into a used query)."""
         request = json.dumps(dict(params), sort_keys=True, default=str)
+        key, answer = self.key(params), json.dumps(response, default=str)
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
-                             (self.key(params), self.endpoint, self.model, request,
-                              json.dumps(response, default=str), time.time()))
+            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (key, self.endpoint, self.model, request, answer, time.time(), _checksum(key, answer)))
             self._reserved -= 1
             self.used += 1
 

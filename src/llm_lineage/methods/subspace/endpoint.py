@@ -101,6 +101,12 @@ def verify_endpoint(owner: SubspaceKey | str | Path, url: str, *, api_model: str
                            references={"owner": models})["owner"]
         assert isinstance(result, SubspaceResult)  # errors propagate without errors_are_results
         report = campaign.report()
+    except LineageError as exc:  # the bill goes out with every failure: what was paid stays known
+        spent = campaign.report()
+        bill = (f"{spent.queries_used} queries paid in this run, {spent.queries_cached} read from the cache"
+                + (f" {spent.cache} (rerun with --resume to reuse them)" if spent.cache else ""))
+        exc.hint = f"{exc.hint}; {bill}" if exc.hint else bill
+        raise
     finally:
         campaign.close()
     return EndpointVerification(result.method, result.score, result.p_value, result.verdict, result, report)
