@@ -77,3 +77,17 @@ def test_picture_graphml_and_json(family, tmp_path):
 def test_holm_is_the_step_down_bonferroni():
     assert holm([0.001, 0.2, 0.01]) == pytest.approx([0.003, 0.2, 0.02])
     assert holm([]) == []
+
+
+def test_search_graph_says_where_a_suspect_attaches(family, victim, tmp_path):
+    from llm_lineage import zoo
+    from llm_lineage.attacks import derive
+
+    suspect = derive(zoo.cache_dir().parent / "lineage-tests" / "tuned", "prune", tmp_path / "pruned", sparsity=0.2)
+    done = subprocess.run([CLI, "search", str(suspect), "--registry", str(family), "--graph", "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    where = json.loads(done.stdout)["attachment"]
+    # a pruned copy of the fine-tune hangs under the fine-tune (or its quantised twin), whose line leads to base
+    assert where["parent"] in ("tuned", "tuned-q8") and "base" in where["ancestors"] + [where["parent"]]
+    assert sorted(where["family"]) == ["base", "tuned", "tuned-q8"]

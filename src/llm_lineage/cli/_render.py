@@ -135,9 +135,9 @@ def lineage(graph: Any, *, as_json: bool, written: list[Path]) -> None:
         console.print(f"wrote {path}", markup=False, highlight=False)
 
 
-def search_result(result: Any, *, as_json: bool) -> None:
+def search_result(result: Any, *, as_json: bool, attachment: dict[str, Any] | None = None) -> None:
     if as_json:
-        print_json(result)
+        print_json(result if attachment is None else {**dataclasses.asdict(result), "attachment": attachment})
         return
     from ..stats import format_p
 
@@ -152,6 +152,8 @@ def search_result(result: Any, *, as_json: bool) -> None:
         console.print(f"endpoint {r.endpoint} ({r.model}): {r.strategy}, {r.queries_used} queries paid, "
                       f"{r.queries_cached} read from the cache {r.cache}", markup=False, highlight=False)
     console.print(f"verdict: {result.verdict.value}: {result.explanation}", markup=False, highlight=False)
+    if attachment is not None:
+        console.print(f"family tree: {attachment['summary']}", markup=False, highlight=False)
 
 
 def std_profile_scores(figure: Any) -> None:

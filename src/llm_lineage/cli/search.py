@@ -38,7 +38,9 @@ def search(suspect: SuspectArg, registry: RegistryOpt = None,
            api_model: ApiModelOpt = None, api_key_env: ApiKeyEnvOpt = None, max_queries: MaxQueriesOpt = None,
            resume: ResumeOpt = False, concurrency: ConcurrencyOpt = 4, cache: QueryCacheOpt = None,
            strategy: StrategyOpt = None, request_timeout: RequestTimeoutOpt = 30.0,
-           outputs: OutputsOpt = None, tokens: TokensOpt = None, tokenizer: TokenizerOpt = None) -> None:
+           outputs: OutputsOpt = None, tokens: TokensOpt = None, tokenizer: TokenizerOpt = None,
+           graph: Annotated[bool, typer.Option(
+               "--graph", help="Also say where SUSPECT attaches to the registry's family tree.")] = False) -> None:
     """Rank registered owners by the evidence that SUSPECT descends from them.
 
     An endpoint SUSPECT is probed once and queried once for all registered owner keys.
@@ -58,4 +60,9 @@ def search(suspect: SuspectArg, registry: RegistryOpt = None,
     with Registry(registry) as reg:
         result = run_search(suspect, reg, top=top, shortlist_size=shortlist, progress=not as_json,
                             endpoint_options=endpoint_options)
-    _render.search_result(result, as_json=as_json)
+        tree = None
+        if graph:
+            from ..registry.lineage import attachment, lineage_graph
+
+            tree = attachment(lineage_graph(reg, progress=not as_json), result)
+    _render.search_result(result, as_json=as_json, attachment=tree)

@@ -148,6 +148,33 @@ def lineage_graph(registry: Registry, *, alpha: float = 0.01, methods: Sequence[
                         seconds=time.perf_counter() - start, notes=notes)
 
 
+def attachment(graph: LineageGraph, result: Any) -> dict[str, Any]:
+    """Where a searched suspect would attach to the tree, judged as the tree's edges are: under the
+    best-ranked candidate that a method with an exact null calls ``derived`` on its own p-value
+    (search's registry null counts the candidate's registered relatives as unrelated, which is
+    conservative exactly where a family is registered), Bonferroni over those methods."""
+    exact = {n for n, m in METHODS.items() if m.exact_null}
+    best, p_best = None, math.nan
+    for candidate in result.candidates:
+        own = [e for m, e in candidate.methods.items() if m in exact and e.applies and e.own_verdict is not None]
+        ps = [e.own_p_value for e in own if math.isfinite(e.own_p_value)]
+        p = min(1.0, len(ps) * min(ps)) if ps else math.nan
+        if any(e.own_verdict is Verdict.DERIVED for e in own) and p < graph.alpha:
+            best, p_best = candidate, p
+            break
+    if best is None or best.name not in graph.nodes:
+        return {"parent": None, "ancestors": [], "family": [],
+                "summary": "attaches nowhere: no registered model is a parent at this alpha"}
+    line, node = [best.name], best.name
+    while node in graph.parents and graph.parents[node] not in line:
+        node = graph.parents[node]
+        line.append(node)
+    family = next((list(f) for f in graph.families if best.name in f), [best.name])
+    return {"parent": best.name, "ancestors": line[1:], "family": family, "p_value": p_best,
+            "summary": f"attaches under {' <- '.join(line)} (p = {p_best:.2g}, exact-null methods), "
+                       f"in a family of {len(family)}"}
+
+
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm-adjusted p-values (NaN stays NaN and counts as a test).
 
