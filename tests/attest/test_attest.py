@@ -163,3 +163,17 @@ def _resign(bundle: Path, key_path: Path) -> None:
     (bundle / "manifest.json").write_bytes(data)
     (bundle / "manifest.sig").write_text(key.sign(data).hex() + "\n")  # type: ignore[union-attr, call-arg]
 
+
+
+@pytest.mark.parametrize("served, truth", [("victim", "derived"), ("unrelated_llama", "unrelated")])
+def test_a_served_model_is_challenged_with_the_committed_lm_head(request, published, victim, served, truth, tmp_path):
+    from llm_lineage.serve import LocalBackend
+    from llm_lineage.serve.background import running
+
+    root, bundle, _ = published
+    opening = open_bundle(victim, bundle.path, tmp_path / "opening", secret_path=root / "secret",
+                          methods=["subspace"])
+    with running(LocalBackend(request.getfixturevalue(served))) as url:
+        report = audit(bundle.path, opening, suspect=url, api_model="m", cache_path=tmp_path / "q.sqlite")
+    assert report.methods == {"subspace": "owner key rebuilt from the committed lm_head"}
+    assert report.endpoint is not None and report.endpoint["verdict"] == truth, report.endpoint

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,7 @@ class AuditReport:
     leaves_total: int
     bytes_opened: int
     bytes_total: int
+    endpoint: dict[str, Any] | None = None  # the challenge to a served model, when one was made
 
     @property
     def share_revealed(self) -> float:
@@ -180,8 +183,15 @@ def open_bundle(model: str | Path, bundle: str | Path, out: str | Path, *, secre
     return out
 
 
-def audit(bundle: str | Path, opening: str | Path, *, public_key: str | None = None) -> AuditReport:
-    """Check an opening against a bundle and recompute its fingerprints (module docstring)."""
+def audit(bundle: str | Path, opening: str | Path, *, public_key: str | None = None, suspect: str | None = None,
+          api_model: str | None = None, **endpoint_options: Any) -> AuditReport:
+    """Check an opening against a bundle and recompute its fingerprints (module docstring).
+
+    With ``suspect`` (an endpoint URL) and ``subspace`` among the opening's methods, the owner key
+    is rebuilt from the *opened, committed* lm_head and the endpoint is tested against it: the
+    practical form of HuRef's inference proof (the model that answers is the committed one),
+    with a key the owner could not have swapped.
+    """
     published = check_bundle(bundle, public_key=public_key)
     opening = Path(opening)
     try:
@@ -194,16 +204,32 @@ def audit(bundle: str | Path, opening: str | Path, *, public_key: str | None = N
         raise InputError(f"{opening} is not a readable opening ({type(exc).__name__}: {exc})") from None
     commitment = published.commitment
     data = _checked_leaves(commitment, entries, blob)
-    recomputed = _recompute(commitment, data, methods)
     stored = published.fingerprints()
     outcome: dict[str, str] = {}
-    for name in methods:
-        if name not in stored:
-            raise AttestationFailed(f"the bundle holds no {name} fingerprint to audit")
-        _compare(name, stored[name], recomputed[name])
-        outcome[name] = "bit for bit"
+    challenge = None
+    with _opened_checkpoint(commitment, data, str(published.manifest.get("model", "owner"))) as ckpt:
+        recomputed = _recompute(ckpt, methods)
+        for name in methods:
+            if name == "subspace":  # a key, not a published fingerprint: it serves the challenge
+                outcome[name] = "owner key rebuilt from the committed lm_head"
+                continue
+            if name not in stored:
+                raise AttestationFailed(f"the bundle holds no {name} fingerprint to audit")
+            _compare(name, stored[name], recomputed[name])
+            outcome[name] = "bit for bit"
+        if suspect is not None:
+            if "subspace" not in recomputed:
+                raise InputError("a challenge to an endpoint needs the lm_head opened",
+                                 hint="open with --methods subspace (plus any fingerprint to audit)")
+            from ..methods.subspace import verify_endpoint
+
+            checked = verify_endpoint(recomputed["subspace"], suspect, api_model=api_model,
+                                      tokenizer_dir=ckpt.path, **endpoint_options)
+            challenge = {"endpoint": suspect, "verdict": checked.verdict.value,
+                         "graded_verdict": checked.result.graded_verdict, "p_value": checked.p_value,
+                         "queries": checked.campaign.queries_used}
     return AuditReport(str(published.path), commitment.root, outcome, len(data), len(commitment.leaves),
-                       sum(commitment.leaves[i].length for i in data), commitment.total_bytes)
+                       sum(commitment.leaves[i].length for i in data), commitment.total_bytes, challenge)
 
 
 def _checked_leaves(commitment: Commitment, entries: list[tuple[int, bytes, Any, int, int]],
@@ -230,31 +256,36 @@ def _checked_leaves(commitment: Commitment, entries: list[tuple[int, bytes, Any,
     return data
 
 
-def _recompute(commitment: Commitment, data: dict[int, bytes], methods: Sequence[str]) -> dict[str, Any]:
-    from ..methods import get_method
+@contextmanager
+def _opened_checkpoint(commitment: Commitment, data: dict[int, bytes], name: str) -> Iterator[Checkpoint]:
+    """A checkpoint that holds only the opened bytes (its files in a temporary directory)."""
     from ..weights import ModelConfig, adapter_for
 
     with tempfile.TemporaryDirectory(prefix="llm-lineage-audit-") as tmp:
-        root = Path(tmp) / "opened"
+        root = Path(tmp) / (re.sub(r"[^A-Za-z0-9._-]", "_", name) or "owner")
         root.mkdir()
-        for name in sorted({leaf.name for leaf in commitment.leaves if leaf.kind == "file"}):
-            parts = [i for i, leaf in enumerate(commitment.leaves) if leaf.kind == "file" and leaf.name == name]
-            if all(i in data for i in parts):
-                (root / name).write_bytes(b"".join(data[i] for i in parts))
+        for file in sorted({leaf.name for leaf in commitment.leaves if leaf.kind == "file"}):
+            parts = [i for i, leaf in enumerate(commitment.leaves) if leaf.kind == "file" and leaf.name == file]
+            if all(i in data for i in parts) and Path(file).name == file:
+                (root / file).write_bytes(b"".join(data[i] for i in parts))
         if not (root / "config.json").is_file():
             raise AttestationFailed("the opening does not open config.json, which every recomputation needs")
         config = ModelConfig.from_file(root / "config.json")
-        store = _Opened(commitment.leaves, data)
-        ckpt = Checkpoint(root, config, store, adapter_for(config.model_type))
-        out = {}
-        with uncached():
-            for name in methods:
-                method = get_method(name)
-                try:
-                    out[name] = method.fingerprint(ckpt, method.default_config())
-                except MissingTensor as exc:
-                    raise AttestationFailed(f"{name} cannot be recomputed from the opening: {exc}") from None
-        return out
+        yield Checkpoint(root, config, _Opened(commitment.leaves, data), adapter_for(config.model_type))
+
+
+def _recompute(ckpt: Checkpoint, methods: Sequence[str]) -> dict[str, Any]:
+    from ..methods import get_method
+
+    out = {}
+    with uncached():
+        for name in methods:
+            method = get_method(name)
+            try:
+                out[name] = method.fingerprint(ckpt, method.default_config())
+            except MissingTensor as exc:
+                raise AttestationFailed(f"{name} cannot be recomputed from the opening: {exc}") from None
+    return out
 
 
 def _compare(method: str, published: Any, recomputed: Any) -> None:

@@ -79,12 +79,18 @@ def open_(model: ModelArg, bundle: Annotated[Path, typer.Option("--bundle", help
 
 def audit(bundle: BundleArg,
           opening: Annotated[Path, typer.Argument(help="An opening written by `open`.", show_default=False)],
-          public_key: PublicKeyOpt = None, as_json: JsonOpt = False) -> None:
+          public_key: PublicKeyOpt = None,
+          suspect: Annotated[str | None, typer.Option(
+              "--suspect", help="Endpoint URL to challenge with the key of the opened, committed lm_head "
+                                "(open with --methods subspace).")] = None,
+          api_model: Annotated[str | None, typer.Option("--api-model", help="Model id the endpoint serves.")] = None,
+          as_json: JsonOpt = False) -> None:
     """Check an opening against a bundle's commitment and recompute its fingerprints, bit for bit."""
     from ..attest import audit as run_audit
 
-    report = run_audit(bundle, opening, public_key=public_key)
+    report = run_audit(bundle, opening, public_key=public_key, suspect=suspect, api_model=api_model)
     _render.attestation({"bundle": report.bundle, "root": report.root, "methods": report.methods,
                          "leaves opened": f"{report.leaves_opened} of {report.leaves_total}",
-                         "share revealed": f"{100 * report.share_revealed:.1f}% of {report.bytes_total} bytes"},
+                         "share revealed": f"{100 * report.share_revealed:.1f}% of {report.bytes_total} bytes",
+                         **({"endpoint": report.endpoint} if report.endpoint else {})},
                         as_json=as_json, title="audit passed")

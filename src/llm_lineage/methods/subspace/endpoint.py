@@ -85,14 +85,15 @@ def verify_endpoint(owner: SubspaceKey | str | Path, url: str, *, api_model: str
     """Run the subspace test against ``url``: probe, choose a strategy, query, decide, report the bill.
 
     ``owner`` is a key, a key file or a model directory (which also lends its tokenizer to read
-    token text). ``references``: models with the owner's tokenizer for the language-model null
+    token text, unless ``tokenizer_dir`` is given). ``references``: models with the owner's tokenizer for the language-model null
     (with ``$LLM_LINEAGE_REFERENCES``'s). ``endpoint_options`` go to
     :func:`~llm_lineage.outputs.campaign.open_endpoint` (api_key_env, cache_path, resume,
     max_queries, concurrency, strategy, retry).
     """
     key = load_owner(owner)
     models = null_references(key, references, owner)
-    tokenizer_dir = owner if isinstance(owner, (str, Path)) and Path(owner).is_dir() else None
+    tokenizer_dir = endpoint_options.pop("tokenizer_dir", None) or (
+        owner if isinstance(owner, (str, Path)) and Path(owner).is_dir() else None)
     campaign = open_endpoint(url, api_model=api_model, vocab_size=key.vocab_size, tokenizer_dir=tokenizer_dir,
                              **endpoint_options)
     try:
