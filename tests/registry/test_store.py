@@ -22,8 +22,8 @@ from llm_lineage.weights import open_checkpoint
 HERE = Path(__file__).resolve().parent
 
 
-def test_add_records_provenance_and_fingerprints(tmp_path, victim, fake_methods_installed):
-    with Registry(tmp_path / "r.sqlite", create=True) as reg:
+def test_add_records_provenance_and_fingerprints(registry_at, victim, fake_methods_installed):
+    with Registry(registry_at, create=True) as reg:
         entry = reg.add(victim, name="owner", methods=["test-gram", "test-needs-bias"])
         prov = entry.provenance
         weights = victim / "model.safetensors"
@@ -39,8 +39,8 @@ def test_add_records_provenance_and_fingerprints(tmp_path, victim, fake_methods_
         assert reg.names() == ["owner"] and len(reg) == 1 and reg.check() == []
 
 
-def test_blobs_are_content_addressed_and_shared(tmp_path, victim, fake_methods_installed):
-    with Registry(tmp_path / "r.sqlite", create=True) as reg:
+def test_blobs_are_content_addressed_and_shared(registry_at, victim, fake_methods_installed):
+    with Registry(registry_at, create=True) as reg:
         a = reg.add(victim, name="a", methods=["test-gram"])
         b = reg.add(victim, name="b", methods=["test-gram"])
         sha = a.fingerprints["test-gram"].blob
@@ -53,8 +53,8 @@ def test_blobs_are_content_addressed_and_shared(tmp_path, victim, fake_methods_i
         assert not blob.exists() and reg.check() == []
 
 
-def test_names_are_unique_unless_replaced(tmp_path, victim, unrelated_llama):
-    with Registry(tmp_path / "r.sqlite", create=True) as reg:
+def test_names_are_unique_unless_replaced(registry_at, victim, unrelated_llama):
+    with Registry(registry_at, create=True) as reg:
         reg.add(victim, name="m", methods=[])
         with pytest.raises(RegistryError, match="already holds 'm'"):
             reg.add(unrelated_llama, name="m", methods=[])
@@ -149,3 +149,28 @@ def test_killing_add_midway_leaves_the_registry_consistent(tmp_path, victim, unr
         assert reg.fingerprint("kept", "test-gram").vector.shape == (48 * 47 // 2,)
         reg.add(victim, name="killed", methods=["test-gram"])  # the same add now goes through
         assert reg.names() == ["kept", "killed"] and reg.check() == []
+
+
+def test_a_newer_schema_is_refused(registry_at):
+    with Registry(registry_at, create=True) as reg:
+        with reg._write() as conn:
+            conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    with pytest.raises(RegistryError, match="schema 99, newer than this version reads"):
+        Registry(registry_at)
+
+
+def test_concurrent_adds_lose_no_write(registry_at, victim, tmp_path):
+    # eight processes add at once, two of them under one name: every other name lands, the clash
+    # is refused in one of them, and nothing half-written remains
+    names = ["a", "b", "c", "d", "e", "f", "g", "g"]
+    procs = [subprocess.Popen([sys.executable, "-m", "llm_lineage.cli", "registry", "add", str(victim), "--name", n,
+                               "--registry", registry_at, "--methods", "pcs", "--json"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "LLM_LINEAGE_NO_PROGRESS": "1"})
+             for n in names]
+    codes = [p.wait(timeout=600) for p in procs]
+    errors = [p.stderr.read() for p in procs]
+    assert sorted(codes) == [0] * 7 + [2], errors
+    assert any("already holds 'g'" in e for e in errors)
+    with Registry(registry_at) as reg:
+        assert sorted(reg.names()) == ["a", "b", "c", "d", "e", "f", "g"] and reg.check() == []

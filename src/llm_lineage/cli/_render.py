@@ -68,7 +68,7 @@ def serving(url: str) -> None:
 # --- registry and search -------------------------------------------------------------
 
 
-def registry_entries(entries: list[Any], *, as_json: bool, path: Path) -> None:
+def registry_entries(entries: list[Any], *, as_json: bool, path: str) -> None:
     if as_json:
         print_json({"registry": path, "entries": [_entry_json(e) for e in entries]})
         return
@@ -77,7 +77,7 @@ def registry_entries(entries: list[Any], *, as_json: bool, path: Path) -> None:
             .get("hidden_size"), e.vocab_size, e.methods, e.added_at] for e in entries])
 
 
-def registry_entry(entry: Any, *, as_json: bool, path: Path) -> None:
+def registry_entry(entry: Any, *, as_json: bool, path: str) -> None:
     if as_json:
         print_json({"registry": path, **_entry_json(entry)})
         return
@@ -98,7 +98,19 @@ def _entry_json(entry: Any) -> dict[str, Any]:
             "summary_role": entry.summary.role if entry.summary else None}
 
 
-def registry_check(problems: list[str], *, as_json: bool, path: Path) -> None:
+def add_many(report: Any, *, as_json: bool, path: str) -> None:
+    if as_json:
+        print_json({"registry": path, **dataclasses.asdict(report)})
+        return
+    rows = [[name, "added", ""] for name in report.added]
+    rows += [[model, "skipped", why] for model, why in report.skipped.items()]
+    rows += [[model, "failed", why] for model, why in report.failed.items()]
+    how = f"Ray, {report.workers} workers" if report.ray else "in process"
+    table(f"{path}: {len(report.added)} added, {len(report.skipped)} skipped, {len(report.failed)} failed ({how})",
+          ["model", "outcome", "why"], rows)
+
+
+def registry_check(problems: list[str], *, as_json: bool, path: str) -> None:
     if as_json:
         print_json({"registry": path, "consistent": not problems, "problems": problems})
     elif problems:

@@ -10,8 +10,9 @@ import typer
 from . import _render
 from ._options import JsonOpt, ModelArg
 
-RegistryOpt = Annotated[Path | None, typer.Option(
-    "--registry", help="Registry file (default: $LLM_LINEAGE_REGISTRY, else the user's data directory).")]
+RegistryOpt = Annotated[str | None, typer.Option(
+    "--registry", help="Registry: a SQLite file path (or sqlite:///PATH), or postgresql://USER@HOST/DB "
+                       "(default: $LLM_LINEAGE_REGISTRY, else a file in the user's data directory).")]
 NameArg = Annotated[str, typer.Argument(help="Entry name, as `registry list` shows it.", show_default=False)]
 
 app = typer.Typer(name="registry", help="Store owner fingerprints and provenance; list, show, move them.",
@@ -31,7 +32,7 @@ def add(model: ModelArg,
     chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     with Registry(registry, create=True) as reg:
         entry = reg.add(model, name=name, methods=chosen, replace=replace, progress=not as_json)
-        _render.registry_entry(entry, as_json=as_json, path=reg.path)
+        _render.registry_entry(entry, as_json=as_json, path=reg.location)
 
 
 @app.command("list")
@@ -40,7 +41,7 @@ def list_(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     from ..registry import Registry
 
     with Registry(registry) as reg:
-        _render.registry_entries(reg.entries(), as_json=as_json, path=reg.path)
+        _render.registry_entries(reg.entries(), as_json=as_json, path=reg.location)
 
 
 @app.command()
@@ -49,7 +50,7 @@ def show(name: NameArg, registry: RegistryOpt = None, as_json: JsonOpt = False) 
     from ..registry import Registry
 
     with Registry(registry) as reg:
-        _render.registry_entry(reg.get(name), as_json=as_json, path=reg.path)
+        _render.registry_entry(reg.get(name), as_json=as_json, path=reg.location)
 
 
 @app.command()
@@ -59,7 +60,7 @@ def remove(name: NameArg, registry: RegistryOpt = None) -> None:
 
     with Registry(registry) as reg:
         reg.remove(name)
-        _render.console.print(f"removed {name} from {reg.path}", markup=False, highlight=False)
+        _render.console.print(f"removed {name} from {reg.location}", markup=False, highlight=False)
 
 
 @app.command("export")
@@ -83,7 +84,7 @@ def import_(archive: Annotated[Path, typer.Argument(help="Zip written by `regist
 
     with Registry(registry, create=True) as reg:
         added = import_registry(reg, archive)
-        _render.console.print(f"imported {len(added)} entries into {reg.path}: {', '.join(added) or '-'}",
+        _render.console.print(f"imported {len(added)} entries into {reg.location}: {', '.join(added) or '-'}",
                               markup=False, highlight=False)
 
 
@@ -94,7 +95,7 @@ def check(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
 
     with Registry(registry) as reg:
         problems = reg.check()
-        _render.registry_check(problems, as_json=as_json, path=reg.path)
+        _render.registry_check(problems, as_json=as_json, path=reg.location)
     if problems:  # the report is printed; the exit code tells scripts the registry needs repair
         raise typer.Exit(code=2)
 
@@ -118,3 +119,27 @@ def graph(registry: RegistryOpt = None,
     if graphml is not None:
         write_graphml(result, graphml)
     _render.lineage(result, as_json=as_json, written=[p for p in (out, graphml) if p is not None])
+
+
+@app.command("add-many")
+def add_many(source: Annotated[Path, typer.Argument(help="A folder of models, or a text file with one model path "
+                                                         "per line.", show_default=False)],
+             registry: RegistryOpt = None,
+             workers: Annotated[int, typer.Option("--workers", min=1, help="Models fingerprinted at once "
+                                                                           "(Ray tasks when > 1).")] = 1,
+             ray_address: Annotated[str | None, typer.Option("--ray-address", help="A running Ray cluster to use "
+                                                                                   "(default: a local one).")] = None,
+             methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated methods (default: all).")] = None,
+             as_json: JsonOpt = False) -> None:
+    """Fingerprint and register many models, in parallel on Ray; models already registered are skipped."""
+    from ..registry import Registry
+    from ..registry.many import add_many as register_many
+    from ..registry.many import models_in
+
+    chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    with Registry(registry, create=True) as reg:
+        report = register_many(reg, models_in(source), methods=chosen, workers=workers, ray_address=ray_address,
+                               progress=not as_json)
+        _render.add_many(report, as_json=as_json, path=reg.location)
+    if report.failed:  # the others are registered; the exit code tells scripts some were not
+        raise typer.Exit(code=2)

@@ -82,7 +82,7 @@ def import_registry(registry: Registry, archive_path: str | Path) -> list[str]:
         if name in existing:
             if existing[name].provenance.get("weight_files") == prov.get("weight_files"):
                 continue  # the same model, already here
-            raise RegistryError(f"{registry.path} already holds a different model named {name!r}",
+            raise RegistryError(f"{registry.location} already holds a different model named {name!r}",
                                 hint="remove or rename it first; nothing was imported")
         summary = None
         if f"{i}/vector" in summaries:

@@ -66,7 +66,7 @@ def search_endpoint(url: str, registry: Registry, *, api_model: str | None = Non
     entries = registry.entries()
     keyed = [e for e in entries if (e.fingerprints.get(METHOD) and e.fingerprints[METHOD].blob)]
     if not keyed:
-        raise InputError(f"{registry.path} holds no {METHOD} owner key, and an endpoint can only be searched with one",
+        raise InputError(f"{registry.location} holds no {METHOD} owner key, and an endpoint can only be searched with one",
                          hint=f"register owners with --methods {METHOD} (the default computes it)")
     keys = {e.name: registry.load_blob(e.fingerprints[METHOD].blob, METHOD) for e in keyed}  # type: ignore[arg-type]
     start = time.perf_counter()

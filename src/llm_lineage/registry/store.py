@@ -1,8 +1,15 @@
-"""The registry store: one SQLite file (WAL) plus content-addressed safetensors blobs beside it.
+"""The registry store: SQLite (one file, WAL) or PostgreSQL rows, plus content-addressed safetensors blobs.
+
+``Registry(PATH)`` (or ``sqlite:///PATH``) is the embedded default, nothing to start;
+``Registry("postgresql://user@host/db")`` keeps the same rows in PostgreSQL for a hub that many
+workers and readers share (psycopg 3, the ``scale`` extra). The schema is versioned in ``meta``
+(``schema_version``); a registry written by a newer version is refused, not guessed at.
 
 The SQLite file holds entries (name, provenance, summary vector) and, per method, the sha256 of
 the safetensors blob that holds its fingerprint (written by ``methods.fingerprint_io``) or the
-reason the method could not be applied. Blobs live in ``<registry>.blobs/<sha[:2]>/<sha>.safetensors``.
+reason the method could not be applied. Blobs live in ``<registry>.blobs/<sha[:2]>/<sha>.safetensors``
+(PostgreSQL: ``$LLM_LINEAGE_BLOBS``, else a folder per database in the user's data directory; a
+directory every worker can reach, such as a shared file system).
 
 Crash safety comes from ordering: blobs are written first (each atomically, under its content
 hash), then one transaction inserts the entry and its fingerprint rows. A process killed at any
@@ -36,7 +43,9 @@ from .provenance import sha256_file
 from .summary import Summary, summary_of
 
 FORMAT = "llm-lineage-registry/1"
+SCHEMA_VERSION = 1
 ENV_VAR = "LLM_LINEAGE_REGISTRY"
+BLOBS_ENV = "LLM_LINEAGE_BLOBS"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,6 +70,85 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     PRIMARY KEY (entry_id, method)
 );
 """
+
+_SCHEMA_POSTGRES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    added_at TEXT NOT NULL,
+    provenance TEXT NOT NULL,
+    vocab_size INTEGER,
+    tokenizer_sha256 TEXT,
+    summary_role TEXT,
+    summary_ids BYTEA,
+    summary_ids_key TEXT,
+    summary BYTEA
+);
+CREATE TABLE IF NOT EXISTS fingerprints (
+    entry_id BIGINT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    method TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    blob TEXT,
+    note TEXT,
+    PRIMARY KEY (entry_id, method)
+);
+"""
+
+
+def is_postgres(spec: str | Path | None) -> bool:
+    return isinstance(spec, str) and spec.startswith(("postgresql://", "postgres://"))
+
+
+class _Postgres:
+    """A psycopg 3 connection that speaks the store's ``?`` placeholders."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            raise RegistryError("a PostgreSQL registry needs psycopg 3",
+                                hint='pip install "llm-lineage[scale]"') from None
+        self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
+        try:
+            self.raw = psycopg.connect(url, autocommit=True, connect_timeout=30)
+        except psycopg.Error as exc:
+            raise RegistryError(f"cannot connect to {_redacted(url)}: {_first_line(exc)}") from None
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        return self.raw.execute(sql.replace("?", "%s"), tuple(args))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.raw.cursor() as cur:
+            cur.executemany(sql.replace("?", "%s"), [tuple(r) for r in rows])
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages and the blob folder's name."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _postgres_blob_dir(location: str) -> Path:
+    if os.environ.get(BLOBS_ENV):
+        return Path(os.environ[BLOBS_ENV]).expanduser()
+    import hashlib
+
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("llm-lineage")) / "blobs" / hashlib.sha256(location.encode()).hexdigest()[:16]
 
 
 def default_path() -> Path:
@@ -101,7 +189,20 @@ class Registry:
     """A registry of owner fingerprints at ``path`` (created by :meth:`add` when missing)."""
 
     def __init__(self, path: str | Path | None = None, *, create: bool = False) -> None:
-        self.path = Path(path).expanduser() if path else default_path()
+        spec = str(path) if path else os.environ.get(ENV_VAR) or None
+        self._conn: Any
+        if spec is not None and is_postgres(spec):
+            self.backend = "postgresql"
+            self.location = _redacted(spec)
+            self.path = Path(self.location)  # for display; the rows are in the database
+            self.blob_dir = _postgres_blob_dir(self.location)
+            self._conn = self._connect_postgres(spec)
+            return
+        if spec and spec.startswith("sqlite:///"):
+            spec = spec.removeprefix("sqlite://")
+        self.backend = "sqlite"
+        self.path = Path(spec).expanduser() if spec else default_path()
+        self.location = str(self.path)
         self.blob_dir = self.path.with_name(self.path.name + ".blobs")
         if not self.path.exists() and not create:
             raise RegistryError(f"no registry at {self.path}",
@@ -129,20 +230,50 @@ class Registry:
             if tables and "entries" not in tables:
                 raise RegistryError(f"{self.path} is an SQLite file but not an llm-lineage registry")
             conn.executescript(_SCHEMA)
-            row = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
-            if row is None:
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
-            elif row[0] != FORMAT:
-                raise RegistryError(f"{self.path} has format {row[0]!r}; this version reads {FORMAT}")
+            self._check_version(conn)
         except sqlite3.DatabaseError as exc:
             raise RegistryError(f"registry {self.path} cannot be read: {exc}",
                                 hint="restore it from an export, or point --registry at another file") from None
         return conn
 
+    def _connect_postgres(self, url: str) -> _Postgres:
+        conn = _Postgres(url)
+        try:
+            with conn.raw.transaction():
+                # many workers may open a new registry at once: one of them creates the tables
+                conn.execute("SELECT pg_advisory_xact_lock(7361528)")
+                conn.raw.execute(_SCHEMA_POSTGRES)
+                self._check_version(conn)
+        except conn.errors as exc:
+            raise RegistryError(f"registry {self.location} cannot be read: {_first_line(exc)}") from None
+        return conn
+
+    def _check_version(self, conn: Any) -> None:
+        rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if "format" in rows and rows["format"] != FORMAT:
+            raise RegistryError(f"{self.location} has format {rows['format']!r}; this version reads {FORMAT}")
+        version = int(rows.get("schema_version", SCHEMA_VERSION))
+        if version > SCHEMA_VERSION:
+            raise RegistryError(f"{self.location} has registry schema {version}, newer than this version reads "
+                                f"({SCHEMA_VERSION})", hint="upgrade llm-lineage to read it")
+        for key, value in (("format", FORMAT), ("schema_version", str(SCHEMA_VERSION))):
+            if key not in rows:
+                conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT DO NOTHING", (key, value))
+
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Any]:
         """One write transaction; the write lock is taken up front so checks and writes agree."""
         conn = self._conn
+        if isinstance(conn, _Postgres):
+            try:
+                with conn.raw.transaction():
+                    # writers take turns, so a name checked free stays free until the commit;
+                    # readers never wait
+                    conn.execute("SELECT pg_advisory_xact_lock(7361529)")
+                    yield conn
+            except conn.errors as exc:
+                raise RegistryError(f"registry {self.location}: write failed ({_first_line(exc)})") from None
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -155,10 +286,12 @@ class Registry:
             raise RegistryError(f"registry {self.path}: write failed ({exc})") from None
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        errors = self._conn.errors if isinstance(self._conn, _Postgres) else (sqlite3.DatabaseError,)
         try:
-            return self._conn.execute(sql, args).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise RegistryError(f"registry {self.path} cannot be read: {exc}") from None
+            return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                    for row in self._conn.execute(sql, args).fetchall()]
+        except errors as exc:
+            raise RegistryError(f"registry {self.location} cannot be read: {_first_line(exc)}") from None
 
     def close(self) -> None:
         self._conn.close()
@@ -176,18 +309,7 @@ class Registry:
 
     def write_blob(self, method: str, fingerprint: Any) -> str:
         """Save one fingerprint under its content hash (atomic); return the hash."""
-        self.blob_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.blob_dir / f"tmp-{uuid.uuid4().hex}.safetensors"
-        try:
-            fingerprint_io.save(tmp, {method: fingerprint}, manifest={"method": method})
-            sha = sha256_file(tmp)
-            target = self.blob_path(sha)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-            tmp.with_suffix(".json").unlink(missing_ok=True)
-        return sha
+        return write_blob(self.blob_dir, method, fingerprint)
 
     def write_blob_bytes(self, sha: str, data: bytes) -> None:
         """Store bytes that must hash to ``sha`` (import); refuses anything else."""
@@ -216,20 +338,8 @@ class Registry:
         name = name or ckpt.name
         chosen = _choose_methods(methods)
         if not replace and self._entry_id(name) is not None:
-            raise RegistryError(f"{self.path} already holds {name!r}", hint="pass --replace or another --name")
-        prov = provenance_of(ckpt)
-        try:
-            summary: Summary | None = summary_of(ckpt)
-        except LineageError:
-            summary = None  # no embedding: never shortlisted by summary, still compared by methods
-        stored: dict[str, StoredFingerprint] = {}
-        for method in (track(chosen, f"fingerprinting {name}") if progress else chosen):
-            kind = str(METHODS[method].kind)
-            fp = fingerprint_all(ckpt, [method])[method]
-            if isinstance(fp, LineageError):
-                stored[method] = StoredFingerprint(method, kind, None, str(fp))
-            else:
-                stored[method] = StoredFingerprint(method, kind, self.write_blob(method, fp))
+            raise RegistryError(f"{self.location} already holds {name!r}", hint="pass --replace or another --name")
+        _, prov, summary, stored = fingerprint_for_registry(ckpt, chosen, self.blob_dir, name=name, progress=progress)
         return self.insert(name, prov, summary, stored, replace=replace)
 
     def insert(self, name: str, provenance: dict[str, Any], summary: Summary | None,
@@ -245,7 +355,7 @@ class Registry:
             for name, provenance, summary, fingerprints in items:
                 self._insert(conn, name, provenance, summary, fingerprints, replace)
 
-    def _insert(self, conn: sqlite3.Connection, name: str, provenance: dict[str, Any], summary: Summary | None,
+    def _insert(self, conn: Any, name: str, provenance: dict[str, Any], summary: Summary | None,
                 fingerprints: dict[str, StoredFingerprint], replace: bool) -> None:
         arch = provenance.get("architecture", {})
         missing = [f.blob for f in fingerprints.values() if f.blob and not self.blob_path(f.blob).is_file()]
@@ -254,24 +364,24 @@ class Registry:
         old = conn.execute("SELECT id FROM entries WHERE name=?", (name,)).fetchone()
         if old is not None:
             if not replace:
-                raise RegistryError(f"{self.path} already holds {name!r}", hint="pass --replace or another --name")
-            conn.execute("DELETE FROM entries WHERE id=?", old)
-        cur = conn.execute(
+                raise RegistryError(f"{self.location} already holds {name!r}", hint="pass --replace or another --name")
+            conn.execute("DELETE FROM entries WHERE id=?", (old[0],))
+        entry_id = conn.execute(
             "INSERT INTO entries (name, added_at, provenance, vocab_size, tokenizer_sha256, summary_role,"
-            " summary_ids, summary_ids_key, summary) VALUES (?,?,?,?,?,?,?,?,?)",
+            " summary_ids, summary_ids_key, summary) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
             (name, provenance.get("added_at", ""), json.dumps(provenance, sort_keys=True),
              arch.get("vocab_size"), provenance.get("tokenizer_sha256"),
              summary.role if summary else None,
              summary.token_ids.astype(np.int64).tobytes() if summary else None,
              summary.ids_key if summary else None,
-             summary.vector.astype(np.float32).tobytes() if summary else None))
+             summary.vector.astype(np.float32).tobytes() if summary else None)).fetchone()[0]
         conn.executemany("INSERT INTO fingerprints VALUES (?,?,?,?,?)",
-                         [(cur.lastrowid, f.method, f.kind, f.blob, f.note) for f in fingerprints.values()])
+                         [(entry_id, f.method, f.kind, f.blob, f.note) for f in fingerprints.values()])
 
     def remove(self, name: str) -> None:
         with self._write() as conn:
             if conn.execute("DELETE FROM entries WHERE name=?", (name,)).rowcount == 0:
-                raise RegistryError(f"{self.path} holds no entry {name!r}", hint="see llm-lineage registry list")
+                raise RegistryError(f"{self.location} holds no entry {name!r}", hint="see llm-lineage registry list")
         self.gc()
 
     def gc(self) -> int:
@@ -309,7 +419,7 @@ class Registry:
         for entry in self.entries():
             if entry.name == name:
                 return entry
-        raise RegistryError(f"{self.path} holds no entry {name!r}", hint="see llm-lineage registry list")
+        raise RegistryError(f"{self.location} holds no entry {name!r}", hint="see llm-lineage registry list")
 
     def fingerprint(self, name: str, method: str) -> Any:
         """Load one stored fingerprint (raises RegistryError when absent or damaged)."""
@@ -345,8 +455,7 @@ class Registry:
 
     def token_id_sets(self) -> dict[str, np.ndarray]:
         """The distinct token-id sets registered summaries use, by key."""
-        rows = self._read("SELECT summary_ids_key, summary_ids FROM entries WHERE summary IS NOT NULL"
-                          " GROUP BY summary_ids_key")
+        rows = self._read("SELECT DISTINCT summary_ids_key, summary_ids FROM entries WHERE summary IS NOT NULL")
         return {key: np.frombuffer(ids, dtype=np.int64) for key, ids in rows}
 
     def check(self) -> list[str]:
@@ -370,6 +479,49 @@ class Registry:
         if not self.blob_dir.is_dir():
             return []
         return sorted(self.blob_dir.glob("*/*.safetensors")) + sorted(self.blob_dir.glob("tmp-*"))
+
+
+Prepared = tuple[str, dict[str, Any], Summary | None, dict[str, StoredFingerprint]]
+
+
+def fingerprint_for_registry(model: str | Path | Checkpoint, methods: Sequence[str], blob_dir: Path, *,
+                             name: str | None = None, progress: bool = False) -> Prepared:
+    """Everything an entry needs, its blobs already written: (name, provenance, summary, fingerprints).
+
+    No database is touched, so any worker that reaches ``blob_dir`` can run it (``add_many``).
+    """
+    ckpt = model if isinstance(model, Checkpoint) else open_checkpoint(model)
+    name = name or ckpt.name
+    prov = provenance_of(ckpt)
+    try:
+        summary: Summary | None = summary_of(ckpt)
+    except LineageError:
+        summary = None  # no embedding: never shortlisted by summary, still compared by methods
+    stored: dict[str, StoredFingerprint] = {}
+    for method in (track(list(methods), f"fingerprinting {name}") if progress else methods):
+        kind = str(METHODS[method].kind)
+        fp = fingerprint_all(ckpt, [method])[method]
+        if isinstance(fp, LineageError):
+            stored[method] = StoredFingerprint(method, kind, None, str(fp))
+        else:
+            stored[method] = StoredFingerprint(method, kind, write_blob(blob_dir, method, fp))
+    return name, prov, summary, stored
+
+
+def write_blob(blob_dir: Path, method: str, fingerprint: Any) -> str:
+    """Save one fingerprint under its content hash in ``blob_dir`` (atomic); return the hash."""
+    blob_dir.mkdir(parents=True, exist_ok=True)
+    tmp = blob_dir / f"tmp-{uuid.uuid4().hex}.safetensors"
+    try:
+        fingerprint_io.save(tmp, {method: fingerprint}, manifest={"method": method})
+        sha = sha256_file(tmp)
+        target = blob_dir / sha[:2] / f"{sha}.safetensors"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".json").unlink(missing_ok=True)
+    return sha
 
 
 def _entry(row: tuple, fps: dict[str, StoredFingerprint]) -> Entry:
