@@ -8,6 +8,7 @@ files, a pickle) and runs each through ``inspect``, ``fingerprint``, ``compare``
 0, 2 or 3; one ``error:`` line; no traceback; no hang; peak RSS under ``--memory-mb``).
 
     .venv/bin/python benchmarks/robustness_matrix.py [--work DIR] [--timeout 120] [--memory-mb 1500]
+        [--commands inspect,attack]
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/llm-lineage-robustness"))
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--memory-mb", type=int, default=1500)
+    parser.add_argument("--commands", default=None, help="Comma-separated subset of the commands (default: all).")
     args = parser.parse_args()
     os.environ.setdefault("LLM_LINEAGE_CACHE", str(args.work / "cache"))
     from llm_lineage import zoo
@@ -146,6 +148,9 @@ def main() -> None:
         "search": lambda p: ["search", str(p), "--registry", str(registry)],
         "attack": lambda p: ["attack", str(p), "--kind", "quantize", "-o", str(args.work / "attacked")],
     }
+    if args.commands:
+        wanted = [c.strip() for c in args.commands.split(",")]
+        commands = {c: commands[c] for c in wanted}
     table: dict[str, Counter[str]] = defaultdict(Counter)
     peak: dict[str, int] = defaultdict(int)
     broken = []

@@ -28,7 +28,7 @@ def test_each_error_maps_to_one_line_and_its_exit_code(error_cls, monkeypatch, c
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == error_cls.exit_code
-    assert error_cls.exit_code in (2, 3) or error_cls is errors.LineageError
+    assert error_cls.exit_code in (2, 3, 4) or error_cls is errors.LineageError
     err = capsys.readouterr().err
     assert err.startswith("error: something specific went wrong")
     assert "Traceback" not in err

@@ -65,10 +65,10 @@ def derive(victim: str | Path, kind: str, out_dir: str | Path, *, progress: bool
         return out_dir
     if not (Path(victim) / "config.json").is_file():
         raise InputError(f"victim {victim} is not a model directory with config.json")
+    model = zoo.load(victim)  # the one gate: a malformed or pickled victim stops here
     tokenizer = _load_tokenizer(Path(victim))
     token = _VICTIM_TOKENIZER.set(tokenizer)
     try:
-        model = zoo.load(victim)
         try:
             out = ATTACKS[kind](model, progress=progress, **options)
         except TypeError as exc:  # an option the attack does not take: a user error, not a bug

@@ -55,7 +55,10 @@ def verify(owner: OwnerOpt, suspect: SuspectOpt, access: AccessOpt = None, top_k
                                   references=null or ())
         _render.subspace_result(outcome.result, as_json=as_json, endpoint=outcome.campaign)
         return
+    from ..methods.subspace.key import load_owner
+
+    key = load_owner(owner)  # a bad owner fails before the suspect is loaded
     source = open_suspect(suspect, access=access, top_k=top_k, decimals=decimals, dtype=dtype)
     config = SubspaceConfig(access=access, top_k=top_k if access == "topk" else None, n_outputs=outputs,
                             n_tokens=tokens, progress=not as_json)
-    _render.subspace_result(subspace_verify(owner, source, config, references=null or ()), as_json=as_json)
+    _render.subspace_result(subspace_verify(key, source, config, references=null or ()), as_json=as_json)

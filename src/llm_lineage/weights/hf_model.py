@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptCheckpoint
+from ..errors import ConfigError, CorruptCheckpoint
 from .checkpoint import open_checkpoint
 
 # buffers transformers creates itself; their absence from a checkpoint is normal
@@ -22,13 +22,20 @@ _ALWAYS_REBUILT = ("rotary_emb.inv_freq", "attn.bias", "attn.masked_bias")
 def load_model(model_dir: str | Path, *, dtype: Any = None, allow_pickle: bool = False) -> Any:
     """``AutoModelForCausalLM.from_pretrained(model_dir)`` in eval mode, after the checks above."""
     import torch
+    from huggingface_hub.errors import StrictDataclassError
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
     model_dir = Path(model_dir).expanduser()
     open_checkpoint(model_dir, allow_pickle=allow_pickle)  # raises on anything malformed or refused
+    hf_logging.disable_progress_bar()  # progress is ours to show (llm_lineage.progress), not a bar per load
     # with output_loading_info, from_pretrained returns (model, info); its stubs know only the model
-    loaded: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype or torch.float32,
-                                                       output_loading_info=True)
+    try:
+        loaded: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype or torch.float32,
+                                                           output_loading_info=True)
+    except (ValueError, TypeError, KeyError, OSError, StrictDataclassError) as exc:  # a config it cannot build
+        raise ConfigError(f"transformers cannot build a model from {model_dir}: "
+                          f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]}") from None
     model, info = loaded
     missing = [k for k in info.get("missing_keys", ()) if not k.endswith(_ALWAYS_REBUILT)]
     if missing:
