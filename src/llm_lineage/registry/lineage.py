@@ -201,9 +201,8 @@ def direction(a: Entry, b: Entry) -> tuple[str, str, bool, str]:
     qa, qb = ha.get("quantised"), hb.get("quantised")
     if bool(qa) != bool(qb):
         grid, on_grid, off_grid = (qa, a, b) if qa else (qb, b, a)
-        assert isinstance(grid, dict)
-        votes.append((off_grid.name, f"{on_grid.name}'s weights lie on a {grid['bits']}-bit grid: "
-                                     f"a quantised copy is a leaf"))
+        bits = grid.get("bits", "?") if isinstance(grid, dict) else "?"
+        votes.append((off_grid.name, f"{on_grid.name}'s weights lie on a {bits}-bit grid: a quantised copy is a leaf"))
     for older, younger, hint in ((a, b, hb), (b, a, ha)):
         if _names(hint.get("base_model"), older):
             votes.append((older.name, f"metadata of {younger.name} names {older.name} as its base (a prior)"))

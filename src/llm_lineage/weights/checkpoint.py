@@ -292,8 +292,8 @@ def _infer_config(store: TensorStore, path: Path) -> ModelConfig:
     k = roles.get(("k_proj", 0, None))
     qn = roles.get(("q_norm", 0, None))
     head_dim = store.shape(qn)[0] if qn else (64 if hidden % 64 == 0 else hidden)
-    n_heads = (store.shape(q)[0] // head_dim) if q else hidden // head_dim
-    n_kv = (store.shape(k)[0] // head_dim) if k else n_heads
+    n_heads = max(1, (store.shape(q)[0] // head_dim) if q else hidden // head_dim)
+    n_kv = max(1, (store.shape(k)[0] // head_dim) if k else n_heads)
     args = getattr(store, "model_args", None) or {}
     n_heads = int(args.get("n_heads", n_heads))
     n_kv = int(args.get("n_kv_heads") or n_kv if args else n_kv)
@@ -320,4 +320,14 @@ def checked(ckpt: Checkpoint) -> Checkpoint:
     if stored and max(stored) + 1 > cfg.num_hidden_layers:  # fewer is a missing tensor, named when read
         raise ConfigError(f"{ckpt.path}: config declares {cfg.num_hidden_layers} layers, but the weights hold blocks "
                           f"0-{max(stored)}", hint="fix num_hidden_layers in config.json")
+    # separate projections of the first block: their rows are heads x head_dim (a config guessed
+    # from the shapes themselves has nothing to be checked against)
+    checkable = not cfg.raw.get("inferred_from_shapes")
+    for role, heads in (("q_proj", cfg.num_attention_heads), ("k_proj", cfg.num_key_value_heads),
+                        ("v_proj", cfg.num_key_value_heads)):
+        info = next((r for r in ckpt.roles() if r.role == role and r.layer == min(stored, default=0)
+                     and r.expert is None and len(r.shape) == 2), None)
+        if checkable and info is not None and not ckpt.adapter.conv1d and info.shape[0] != heads * cfg.head_dim:
+            raise ConfigError(f"{ckpt.path}: config declares {heads} x {cfg.head_dim} for {role}, but {info.key} "
+                              f"has {info.shape[0]} rows", hint="fix the head counts or head_dim in config.json")
     return ckpt

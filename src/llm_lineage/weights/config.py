@@ -84,6 +84,10 @@ class ModelConfig:
         model_type = str(cfg.get("model_type") or raw.get("model_type") or "unknown")
         hidden = size("hidden_size", pick("hidden_size"))
         n_heads = size("num_attention_heads", pick("num_attention_heads"))
+        # a size that is present must be a size: 0 or "abc" is not read as "absent"
+        for key in ("num_key_value_heads", "num_kv_heads", "n_head_kv", "head_dim"):
+            if cfg.get(key) is not None:
+                size(key, cfg[key])
         n_kv = cfg.get("num_key_value_heads") or cfg.get("num_kv_heads") or cfg.get("n_head_kv")
         if n_kv is None:
             # Falcon-7B style multi-query attention: one shared K/V head

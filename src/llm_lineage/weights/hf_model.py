@@ -33,7 +33,8 @@ def load_model(model_dir: str | Path, *, dtype: Any = None, allow_pickle: bool =
     try:
         loaded: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype or torch.float32,
                                                            output_loading_info=True)
-    except (ValueError, TypeError, KeyError, OSError, StrictDataclassError) as exc:  # a config it cannot build
+    # what transformers raises for a config it cannot build or tensors that do not fit it
+    except (ValueError, TypeError, KeyError, OSError, RuntimeError, ZeroDivisionError, StrictDataclassError) as exc:
         raise ConfigError(f"transformers cannot build a model from {model_dir}: "
                           f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]}") from None
     model, info = loaded
