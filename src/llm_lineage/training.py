@@ -6,8 +6,9 @@ initialisation in seconds on a CPU, and the same code runs on a GPU for larger m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from typing import Any
 
 import torch
 
@@ -25,11 +26,13 @@ def token_stream(tokenizer, texts: Sequence[str]) -> torch.Tensor:
 
 def train_causal_lm(model, tokenizer, texts: Sequence[str], *, steps: int, lr: float = 3e-3,
                     batch_size: int = 16, seq_len: int = 64, seed: int = 0,
-                    parameters=None, progress: bool = False, description: str = "training") -> list[float]:
+                    parameters=None, progress: bool = False, description: str = "training",
+                    optimizer: Callable[[list[Any]], Any] | None = None) -> list[float]:
     """Train ``model`` in place for ``steps`` AdamW steps; returns the loss curve.
 
     ``parameters`` restricts what is trained (LoRA adapters, one layer); default: everything
-    that requires grad. Windows are drawn with a generator seeded by ``seed`` so that two runs
+    that requires grad; ``optimizer`` builds the optimizer from the parameters (default AdamW).
+    Windows are drawn with a generator seeded by ``seed`` so that two runs
     with the same seed see the same data in the same order.
     """
     if steps <= 0:
@@ -39,7 +42,7 @@ def train_causal_lm(model, tokenizer, texts: Sequence[str], *, steps: int, lr: f
     seq_len = min(seq_len, len(stream) - 1, getattr(model.config, "max_position_embeddings", seq_len) or seq_len)
     gen = torch.Generator().manual_seed(seed)
     params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    opt = optimizer(params) if optimizer is not None else torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)))
     model.train()
     losses: list[float] = []

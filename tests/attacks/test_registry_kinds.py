@@ -13,7 +13,7 @@ from llm_lineage.attacks.registry import load_kinds
 from llm_lineage.errors import InputError
 
 KINDS = {"finetune", "continue-pretrain", "quantize", "prune", "rotate", "permute", "scale", "upcycle-moe",
-         "unrelated", "lq-lora"}
+         "unrelated", "lq-lora", "gradnormlorp"}
 
 
 def test_every_kind_of_this_package_is_registered():

@@ -38,7 +38,7 @@ def victim_tokenizer():
     return _VICTIM_TOKENIZER.get() or zoo.tokenizer()
 
 
-_MODULES = ("finetune", "lora", "pretrain", "quantize", "prune", "reparam", "moe")
+_MODULES = ("finetune", "lora", "pretrain", "quantize", "prune", "reparam", "moe", "gradnormlorp")
 
 
 def load_kinds() -> dict[str, Callable[..., Any]]:
