@@ -163,6 +163,7 @@ def test_concurrent_adds_lose_no_write(registry_at, victim, tmp_path):
     # eight processes add at once, two of them under one name: every other name lands, the clash
     # is refused in one of them, and nothing half-written remains
     names = ["a", "b", "c", "d", "e", "f", "g", "g"]
+    Registry(registry_at, create=True).close()  # the hub's registry exists before its workers start
     procs = [subprocess.Popen([sys.executable, "-m", "llm_lineage.cli", "registry", "add", str(victim), "--name", n,
                                "--registry", registry_at, "--methods", "pcs", "--json"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

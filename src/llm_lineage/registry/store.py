@@ -218,6 +218,21 @@ class Registry:
     # --- connection --------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        # several processes opening a new registry at once: switching it to WAL and creating the
+        # tables take locks that the busy timeout does not always wait for; they are retried
+        import time
+
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                return self._connect_once()
+            except RegistryError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _connect_once(self) -> sqlite3.Connection:
+        conn = None
         try:
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 30000")
@@ -231,7 +246,11 @@ class Registry:
                 raise RegistryError(f"{self.path} is an SQLite file but not an llm-lineage registry")
             conn.executescript(_SCHEMA)
             self._check_version(conn)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, RegistryError) as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, RegistryError):
+                raise
             raise RegistryError(f"registry {self.path} cannot be read: {exc}",
                                 hint="restore it from an export, or point --registry at another file") from None
         return conn
