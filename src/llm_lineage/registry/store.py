@@ -71,29 +71,10 @@ CREATE TABLE IF NOT EXISTS fingerprints (
 );
 """
 
-_SCHEMA_POSTGRES = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS entries (
-    id BIGSERIAL PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    added_at TEXT NOT NULL,
-    provenance TEXT NOT NULL,
-    vocab_size INTEGER,
-    tokenizer_sha256 TEXT,
-    summary_role TEXT,
-    summary_ids BYTEA,
-    summary_ids_key TEXT,
-    summary BYTEA
-);
-CREATE TABLE IF NOT EXISTS fingerprints (
-    entry_id BIGINT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
-    method TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    blob TEXT,
-    note TEXT,
-    PRIMARY KEY (entry_id, method)
-);
-"""
+# the same tables in PostgreSQL's types: one schema, two spellings
+_SCHEMA_POSTGRES = (_SCHEMA.replace("id INTEGER PRIMARY KEY", "id BIGSERIAL PRIMARY KEY")
+                    .replace("entry_id INTEGER", "entry_id BIGINT").replace("BLOB,", "BYTEA,")
+                    .replace("BLOB\n", "BYTEA\n"))
 
 
 def is_postgres(spec: str | Path | None) -> bool:

@@ -44,6 +44,7 @@ import numpy as np
 from ...errors import LineageError
 from ...outputs.reconstruct import Evidence
 from ...stats import NullCalibration, calibrate
+from ...weights import Checkpoint
 from .core import residuals
 from .key import SubspaceKey, owner_key
 
@@ -78,8 +79,9 @@ def pair_score(key: SubspaceKey, token_ids: np.ndarray, values: np.ndarray, n_to
     return -math.log10(median) if median > 0 else MAX_SCORE
 
 
-def usable(key: SubspaceKey, path: Path) -> str | None:
-    """Why ``path`` cannot stand in for an unrelated model of ``key``'s tokenizer (None: it can)."""
+def usable(key: SubspaceKey, path: Path) -> Checkpoint | str:
+    """The checkpoint at ``path`` when it can stand in for an unrelated model of ``key``'s
+    tokenizer, else why it cannot."""
     from ...weights import open_checkpoint
 
     if not (path.is_dir() and (path / "config.json").is_file()):
@@ -92,7 +94,7 @@ def usable(key: SubspaceKey, path: Path) -> str | None:
         return f"vocabulary of {ckpt.config.vocab_size}, not {key.vocab_size}"
     if key.tokenizer_hash is None or ckpt.tokenizer_hash() != key.tokenizer_hash:
         return "another tokenizer (or none recorded): its outputs share less with the owner's"
-    return None
+    return ckpt
 
 
 def language_model_null(key: SubspaceKey, tokens: np.ndarray, prompts: Sequence[str], references: Sequence[Path],
@@ -107,9 +109,10 @@ def language_model_null(key: SubspaceKey, tokens: np.ndarray, prompts: Sequence[
     names: list[str] = []
     refs = []
     for path in references:  # (a)
-        if usable(key, Path(path)) is not None:
+        ckpt = usable(key, Path(path))
+        if isinstance(ckpt, str):
             continue
-        ref = _reference(path, prompts)
+        ref = _Reference(ckpt.path.name, owner_key(ckpt), _logits(ckpt.path, prompts))
         score = pair_score(key, tokens, ref.logits[:, tokens].astype(np.float64))
         if score >= COPY_SCORE:  # the owner itself or a copy of its lm_head: no unrelated model
             continue
@@ -126,13 +129,6 @@ def language_model_null(key: SubspaceKey, tokens: np.ndarray, prompts: Sequence[
             names.append(f"{ref.name} key x suspect")
     return calibrate(scores, higher_is_related=True, models=names,
                      source=f"{SOURCE}: {len(refs)} model(s)")
-
-
-def _reference(path: str | Path, prompts: Sequence[str]) -> _Reference:
-    from ...weights import open_checkpoint
-
-    path = Path(path)
-    return _Reference(path.name, owner_key(open_checkpoint(path)), _logits(path, prompts))
 
 
 def _logits(path: Path, prompts: Sequence[str]) -> np.ndarray:
