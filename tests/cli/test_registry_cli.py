@@ -15,11 +15,13 @@ def _cli(*args, env=None):
 
 
 @pytest.mark.slow
-def test_registry_commands_and_search_json(tmp_path, victim, unrelated_llama, unrelated_qwen2):
+def test_registry_commands_and_search_json(request, registry_at, tmp_path, victim, unrelated_llama, unrelated_qwen2):
+    import os
+
     from llm_lineage import zoo
     from llm_lineage.attacks import derive
 
-    reg = tmp_path / "r.sqlite"
+    reg = registry_at
     for name, path in (("owner", victim), ("llama-other", unrelated_llama), ("qwen2-other", unrelated_qwen2)):
         done = _cli("registry", "add", path, "--name", name, "--registry", reg, "--methods", "std-profile", "--json")
         assert done.returncode == 0, done.stderr
@@ -41,14 +43,20 @@ def test_registry_commands_and_search_json(tmp_path, victim, unrelated_llama, un
 
     archive = tmp_path / "export.zip"
     assert _cli("registry", "export", archive, "--registry", reg).returncode == 0
-    other = tmp_path / "copy.sqlite"
-    done = _cli("registry", "import", archive, "--registry", other)
+    # the copy on the same backend; a PostgreSQL copy is another database with a blob folder of its own
+    # (a blob folder belongs to one registry: garbage collection in one would delete the other's blobs)
+    other, env = tmp_path / "copy.sqlite", None
+    if str(reg).startswith("postgresql://"):
+        other = request.getfixturevalue("new_postgres_database")()
+        env = {**os.environ, "LLM_LINEAGE_BLOBS": str(tmp_path / "copy-blobs")}
+    done = _cli("registry", "import", archive, "--registry", other, env=env)
     assert done.returncode == 0 and "imported 3" in done.stdout
-    copied = json.loads(_cli("registry", "list", "--registry", other, "--json").stdout)
+    copied = json.loads(_cli("registry", "list", "--registry", other, "--json", env=env).stdout)
     assert [e["name"] for e in copied["entries"]] == ["owner", "llama-other", "qwen2-other"]
-    assert "consistent" in _cli("registry", "check", "--registry", other).stdout
-    assert _cli("registry", "remove", "llama-other", "--registry", other).returncode == 0
-    assert "imported 1" in _cli("registry", "import", archive, "--registry", other).stdout  # identical ones skipped
+    assert "consistent" in _cli("registry", "check", "--registry", other, env=env).stdout
+    assert _cli("registry", "remove", "llama-other", "--registry", other, env=env).returncode == 0
+    assert "consistent" in _cli("registry", "check", "--registry", reg).stdout  # the original kept its blobs
+    assert "imported 1" in _cli("registry", "import", archive, "--registry", other, env=env).stdout
 
 
 def test_corrupt_registry_is_one_line_and_exit_code_2(tmp_path):

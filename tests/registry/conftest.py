@@ -53,83 +53,36 @@ def stranger() -> Path:
 
 
 @pytest.fixture(scope="session")
-def zoo_registry(tmp_path_factory, owners, unrelated):
+def zoo_registry_sqlite(tmp_path_factory, owners, unrelated) -> Path:
     """A registry of the owners and unrelated models, fingerprinted with every registered method."""
     from llm_lineage.registry import Registry
 
-    reg = Registry(tmp_path_factory.mktemp("registry") / "zoo.sqlite", create=True)
-    for name, path in {**owners, **unrelated}.items():
-        reg.add(path, name=name)
+    path = tmp_path_factory.mktemp("registry") / "zoo.sqlite"
+    with Registry(path, create=True) as reg:
+        for name, model in {**owners, **unrelated}.items():
+            reg.add(model, name=name)
+    return path
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def zoo_registry(request, zoo_registry_sqlite, tmp_path_factory):
+    """The zoo registry on each backend; the PostgreSQL one is filled by export and import (the same
+    entries, no second fingerprinting), its blobs in the per-database default folder."""
+    import shutil
+
+    from llm_lineage.registry import Registry
+    from llm_lineage.registry.archive import export_registry, import_registry
+
+    if request.param == "sqlite":
+        reg = Registry(zoo_registry_sqlite)
+    else:
+        url = request.getfixturevalue("new_postgres_database")()
+        archive = tmp_path_factory.mktemp("zoo-export") / "zoo.zip"
+        with Registry(zoo_registry_sqlite) as source:
+            export_registry(source, archive)
+        reg = Registry(url, create=True)
+        import_registry(reg, archive)
     yield reg
     reg.close()
-
-
-@pytest.fixture(scope="session")
-def postgres_server():
-    """A PostgreSQL server of its own in a temporary directory (unix socket only, trust auth), as the
-    ``postgres`` user when the tests run as root; skipped with the reason when no server is installed."""
-    import getpass
-    import glob
-    import os
-    import shutil
-    import socket
-    import subprocess
-
-    pytest.importorskip("psycopg", reason='psycopg 3 is not installed: pip install "llm-lineage[scale]"')
-    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    bindir = next((d for d in bindirs if os.path.exists(f"{d}/initdb")), None)
-    if bindir is None and shutil.which("initdb"):
-        bindir = os.path.dirname(shutil.which("initdb"))  # type: ignore[arg-type]
-    if bindir is None:
-        pytest.skip("no PostgreSQL server installed (Debian: apt-get install postgresql)")
-    import tempfile
-    from pathlib import Path
-
-    # not under pytest's temporary folder: that one is private to this user, and the server may
-    # run as another
-    root = Path(tempfile.mkdtemp(prefix="llm-lineage-pg-"))
-    data, sockets = root / "data", root / "sockets"
-    sockets.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root
-        shutil.chown(root, "postgres")
-        shutil.chown(sockets, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    user = "lineage"
-    subprocess.run([*as_user, f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", user, "--no-sync"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l", str(root / "log"), "-o",
-                    f"-k {sockets} -p {port} -c listen_addresses='' -c fsync=off", "start"],
-                   check=True, capture_output=True)
-    try:
-        yield {"host": str(sockets), "port": port, "user": user, "runner": getpass.getuser()}
-    finally:
-        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def postgres_url(postgres_server, monkeypatch, tmp_path):
-    """A fresh database on the test server, and a blob folder of its own."""
-    import uuid
-
-    import psycopg
-
-    name = f"r_{uuid.uuid4().hex[:12]}"
-    base = f"postgresql://{postgres_server['user']}@/postgres?host={postgres_server['host']}&port={postgres_server['port']}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    monkeypatch.setenv("LLM_LINEAGE_BLOBS", str(tmp_path / "blobs"))
-    return base.replace("/postgres?", f"/{name}?")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def registry_at(request, tmp_path):
-    """Where a new registry goes, on each backend: a SQLite path or a PostgreSQL URL."""
-    if request.param == "sqlite":
-        return str(tmp_path / "r.sqlite")
-    return request.getfixturevalue("postgres_url")
+    if request.param == "postgresql":
+        shutil.rmtree(reg.blob_dir, ignore_errors=True)

@@ -78,7 +78,7 @@ def test_unrelated_endpoint_gets_no_derived_verdict_and_resume_pays_nothing(zoo_
 def test_search_cli_over_http(zoo_registry, lora_suspect, tmp_path):
     cli = [sys.executable, "-c", "from llm_lineage.cli import main; main()", "search"]
     with running(LocalBackend(lora_suspect), TOPK) as url:
-        done = subprocess.run([*cli, url, "--registry", str(zoo_registry.path), "--api-model", "m", "--top", "2",
+        done = subprocess.run([*cli, url, "--registry", zoo_registry.location, "--api-model", "m", "--top", "2",
                                "--outputs", "6", "--tokens", "96", "--cache", str(tmp_path / "q.sqlite"), "--json"],
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
@@ -87,24 +87,24 @@ def test_search_cli_over_http(zoo_registry, lora_suspect, tmp_path):
         assert result["candidates"][0]["verdict"] == "derived" and result["verdict"] == "derived"
         assert result["campaigns"][0]["queries_used"] == _paid(url)
         # no --api-model: one line saying what to pass, exit 2, no traceback
-        done = subprocess.run([*cli, url, "--registry", str(zoo_registry.path)], capture_output=True, text=True,
+        done = subprocess.run([*cli, url, "--registry", zoo_registry.location], capture_output=True, text=True,
                               timeout=120)
     assert done.returncode == 2 and "--api-model" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_registry_without_owner_keys_cannot_search_an_endpoint(tmp_path, victim):
-    with Registry(tmp_path / "r.sqlite", create=True) as reg:
+def test_a_registry_without_owner_keys_cannot_search_an_endpoint(registry_at, victim):
+    with Registry(registry_at, create=True) as reg:
         reg.add(victim, name="owner", methods=["pcs"])
         with pytest.raises(InputError, match="no subspace owner key"):
             search("http://127.0.0.1:9/v1", reg, endpoint_options={"api_model": "m"})
 
 
-def test_keys_of_another_vocabulary_get_their_own_campaign_and_say_why_they_fail(tmp_path, victim, unrelated_llama,
-                                                                                 lora_suspect):
+def test_keys_of_another_vocabulary_get_their_own_campaign_and_say_why_they_fail(tmp_path, registry_at, victim,
+                                                                                 unrelated_llama, lora_suspect):
     from llm_lineage import zoo
 
     wide = zoo.build("llama", seed=5, vocab_size=640)  # another vocabulary: its token ids reach past the suspect's
-    with Registry(tmp_path / "r.sqlite", create=True) as reg:
+    with Registry(registry_at, create=True) as reg:
         for name, path in (("owner", victim), ("other", unrelated_llama), ("wide", wide)):
             reg.add(path, name=name, methods=["subspace"])
         with running(LocalBackend(lora_suspect), TOPK) as url:

@@ -56,9 +56,9 @@ def test_shortlist_orders_by_summary_and_compares_only_the_shortlist(zoo_registr
     assert result.n_registered == len(zoo_registry)
 
 
-def test_methods_that_cannot_apply_are_explained_not_counted(tmp_path, owners, unrelated, derived,
+def test_methods_that_cannot_apply_are_explained_not_counted(registry_at, owners, unrelated, derived,
                                                              fake_methods_installed):
-    with Registry(tmp_path / "r.sqlite", create=True) as reg:
+    with Registry(registry_at, create=True) as reg:
         for name, path in {**owners, **unrelated}.items():
             reg.add(path, name=name, methods=["test-gram", "test-needs-bias"])
         assert "no lm_head bias" in reg.get("llama-owner").fingerprints["test-needs-bias"].note
@@ -75,8 +75,8 @@ def test_methods_that_cannot_apply_are_explained_not_counted(tmp_path, owners, u
     assert reg_names
 
 
-def test_a_registry_too_small_for_a_null_says_so(tmp_path, owners, derived):
-    with Registry(tmp_path / "r.sqlite", create=True) as reg:
+def test_a_registry_too_small_for_a_null_says_so(registry_at, owners, derived):
+    with Registry(registry_at, create=True) as reg:
         reg.add(owners["llama-owner"], name="only", methods=[])
         result = search(derived["llama-owner"], reg)
     evidence = result.candidates[0].methods["summary"]
