@@ -76,68 +76,21 @@ def reference(victim):
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """A PostgreSQL server of its own in a temporary directory (unix socket only, trust auth), as the
-    ``postgres`` user when the tests run as root; skipped with the reason when no server is installed."""
-    import getpass
-    import glob
-    import os
-    import shutil
-    import socket
-    import subprocess
+    """A PostgreSQL server of its own in a temporary directory (``llm_lineage.testing.temporary_postgres``);
+    skipped with the reason when no server or no driver is installed."""
+    from llm_lineage.testing import PostgresUnavailable, temporary_postgres
 
-    pytest.importorskip("psycopg", reason='psycopg 3 is not installed: pip install "llm-lineage[scale]"')
-    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    bindir = next((d for d in bindirs if os.path.exists(f"{d}/initdb")), None)
-    if bindir is None and shutil.which("initdb"):
-        bindir = os.path.dirname(shutil.which("initdb"))  # type: ignore[arg-type]
-    if bindir is None:
-        pytest.skip("no PostgreSQL server installed (Debian: apt-get install postgresql)")
-    import tempfile
-    from pathlib import Path
-
-    # not under pytest's temporary folder: that one is private to this user, and the server may
-    # run as another
-    root = Path(tempfile.mkdtemp(prefix="llm-lineage-pg-"))
-    data, sockets = root / "data", root / "sockets"
-    sockets.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root
-        shutil.chown(root, "postgres")
-        shutil.chown(sockets, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    user = "lineage"
-    subprocess.run([*as_user, f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", user, "--no-sync"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l", str(root / "log"), "-o",
-                    f"-k {sockets} -p {port} -c listen_addresses='' -c fsync=off", "start"],
-                   check=True, capture_output=True)
     try:
-        yield {"host": str(sockets), "port": port, "user": user, "runner": getpass.getuser()}
-    finally:
-        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        with temporary_postgres() as server:
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="session")
 def new_postgres_database(postgres_server):
     """Makes a fresh database on the test server; returns its URL."""
-    import uuid
-
-    import psycopg
-
-    base = f"postgresql://{postgres_server['user']}@/postgres?host={postgres_server['host']}&port={postgres_server['port']}"
-
-    def create() -> str:
-        name = f"r_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return base.replace("/postgres?", f"/{name}?")
-
-    return create
+    return postgres_server.new_database
 
 
 @pytest.fixture

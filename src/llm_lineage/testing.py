@@ -12,6 +12,8 @@ tested independently of the method packages:
   ``$REGISTRY_TEST_SLEEP`` seconds, so that a test can kill an ``add`` at a known point.
 * ``head-cosine``: 1 - |cos| of the centred lm_heads (a distance: lower is related), with two
   access modes, a null of row-shuffled suspects, and MoE suspects refused.
+
+And ``temporary_postgres()``: a PostgreSQL server of its own for the registry tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -156,3 +158,76 @@ def install(*names: str) -> None:
         if name not in METHODS:
             register(TOY_METHODS[name]())
 
+
+
+class PostgresUnavailable(Exception):
+    """No PostgreSQL server binaries or no psycopg: the reason, to skip with."""
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    host: str   # the socket directory
+    port: int
+    user: str
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.user}@/postgres?host={self.host}&port={self.port}"
+
+    def new_database(self) -> str:
+        """Create a fresh database; return its URL."""
+        import uuid
+
+        import psycopg
+
+        name = f"r_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url.replace("/postgres?", f"/{name}?")
+
+
+@contextmanager
+def temporary_postgres() -> Iterator[PostgresServer]:
+    """Start a PostgreSQL server in a temporary directory (unix socket only, trust auth, no fsync),
+    as the ``postgres`` user when run as root (initdb refuses root); stop and delete it on exit."""
+    import glob
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise PostgresUnavailable('psycopg 3 is not installed: pip install "llm-lineage[scale]"') from None
+    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    bindir = next((d for d in bindirs if os.path.exists(f"{d}/initdb")), None)
+    on_path = shutil.which("initdb")
+    if bindir is None and on_path:
+        bindir = os.path.dirname(on_path)
+    if bindir is None:
+        raise PostgresUnavailable("no PostgreSQL server installed (Debian: apt-get install postgresql)")
+    # not under pytest's temporary folder: that one is private to this user, and the server may run as another
+    root = Path(tempfile.mkdtemp(prefix="llm-lineage-pg-"))
+    data, sockets = root / "data", root / "sockets"
+    sockets.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(sockets, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    user = "lineage"
+    try:
+        subprocess.run([*as_user, f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", user, "--no-sync"],
+                       check=True, capture_output=True)
+        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l", str(root / "log"), "-o",
+                        f"-k {sockets} -p {port} -c listen_addresses='' -c fsync=off", "start"],
+                       check=True, capture_output=True)
+        yield PostgresServer(str(sockets), port, user)
+    finally:
+        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -148,3 +148,59 @@ def test_real_int8_copy_over_http_is_derived_with_its_grade(shared_models, tmp_p
     # top-5 with logit_bias: (tokens - 1) / 4 queries per output plus misses retried with a larger
     # bias; before the language-model null the same campaign cost 6,663 queries for 96 outputs
     assert report["queries"] <= 32 * 70
+
+
+# --- text only: a chat server without log-probs ---------------------------------------------
+
+TEXT_ARGS = ["--method", "text", "--prompts", "40"]  # 80 completions of 32 tokens
+
+
+@pytest.fixture(scope="module")
+def light_finetune(victim):
+    """The owner fine-tuned lightly on another corpus: it still writes like the owner."""
+    from llm_lineage import zoo
+    from llm_lineage.attacks import derive
+
+    return derive(victim, "finetune", zoo.cache_dir().parent / "text-tests" / "finetune-light", steps=30, lr=1e-4)
+
+
+def test_text_only_chat_server_gives_derived_and_unrelated(victim, unrelated_llama, light_finetune, tmp_path):
+    for suspect, truth in ((light_finetune, "derived"), (unrelated_llama, "unrelated")):
+        with served(suspect, "--no-logprobs") as url:
+            report = verify(victim, url, tmp_path / f"{truth}.sqlite", *TEXT_ARGS, "--api", "chat")
+            answered = stats(url)["answered"]
+        assert report["verdict"] == truth, (suspect.name, report["p_value"], report["notes"])
+        bill = report["endpoint"]
+        assert (bill["api"], bill["chat_api"], bill["completions_api"]) == ("chat", True, True)
+        assert bill["queries_used"] == answered == 2 + 80  # two API checks, then the sample
+        assert report["n_completions"] == 80 and report["api"] == "chat" and report["null"]["n"] >= 3
+        assert report["null"]["source"].startswith("text:")
+
+
+def test_killed_text_campaign_resumes_without_repeating_a_paid_query(victim, light_finetune, tmp_path):
+    cache = tmp_path / "text.sqlite"
+    with served(light_finetune, "--no-logprobs", "--admin") as url:
+        client = subprocess.Popen([CLI, "verify", "--owner", str(victim), "--suspect", url, "--api-model", "m",
+                                   "--cache", str(cache), "--concurrency", "1", "--json", *TEXT_ARGS],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while stats(url)["answered"] < 30 and time.monotonic() < deadline and client.poll() is None:
+                time.sleep(0.05)
+            httpx.post(url.removesuffix("/v1") + "/admin/pause", timeout=10)
+            while stats(url)["held"] < 1 and time.monotonic() < deadline and client.poll() is None:
+                time.sleep(0.02)
+            paid_before = stats(url)["answered"]
+            assert client.poll() is None, f"the client ended early: {client.stderr.read()[-2000:]}"
+            os.kill(client.pid, signal.SIGKILL)
+        finally:
+            client.kill()
+            client.wait(timeout=10)
+        httpx.post(url.removesuffix("/v1") + "/admin/resume", timeout=10)
+        assert 30 <= paid_before < 82
+        report = verify(victim, url, cache, "--resume", "--concurrency", "1", *TEXT_ARGS)
+        after = stats(url)
+    assert report["verdict"] == "derived"
+    assert after["repeated"] == 0  # no completion paid twice, counted at the server
+    assert report["endpoint"]["queries_cached"] >= paid_before
+    assert report["endpoint"]["queries_used"] == after["answered"] - paid_before

@@ -175,3 +175,17 @@ def test_concurrent_adds_lose_no_write(registry_at, victim, tmp_path):
     assert any("already holds 'g'" in e for e in errors)
     with Registry(registry_at) as reg:
         assert sorted(reg.names()) == ["a", "b", "c", "d", "e", "f", "g"] and reg.check() == []
+
+
+def test_the_in_memory_summary_index_follows_writes_from_another_process(registry_at, victim, unrelated_llama):
+    with Registry(registry_at, create=True) as reg, Registry(registry_at) as other:
+        reg.add(victim, name="a", methods=[])
+        assert other.summary_index().names == ["a"]
+        first = other.summary_index()
+        assert other.summary_index() is first  # read once, kept while nothing changes
+        reg.add(unrelated_llama, name="b", methods=[])
+        index = other.summary_index()
+        assert index.names == ["a", "b"] and sum(len(p) for _, p, _ in index.groups.values()) == 2
+        reg.remove("b")
+        reg.add(unrelated_llama, name="c", methods=[])  # same count, and SQLite may reuse the id
+        assert other.summary_index().names == ["a", "c"]

@@ -97,3 +97,44 @@ def test_injected_faults_and_the_query_counter(backend):
         if complete(c, logit_bias={"1": 1.0}).status_code == 200 and c.get("/stats").json()["repeated"]:
             break
     assert c.get("/stats").json()["repeated"] >= 1
+
+
+def chat(c: TestClient, **body):
+    return c.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": PROMPT}],
+                                                "max_tokens": 8, **body})
+
+
+def test_chat_answers_through_the_template_with_logprobs_unless_hidden(backend):
+    c = client(backend)
+    answer = chat(c, logprobs=True, top_logprobs=3).json()
+    choice = answer["choices"][0]
+    assert answer["object"] == "chat.completion" and choice["message"]["role"] == "assistant"
+    content = choice["logprobs"]["content"]
+    assert len(content) == 8 and "".join(t["token"] for t in content) == choice["message"]["content"]
+    assert all(len(t["top_logprobs"]) == 3 and t["logprob"] <= 0 for t in content)
+    # greedy by default: the same as a completion of the templated prompt
+    templated = backend.chat_ids([{"role": "user", "content": PROMPT}])
+    assert complete(c, prompt=templated, max_tokens=8).json()["choices"][0]["text"] == choice["message"]["content"]
+    hidden = chat(client(backend, logprobs=False), logprobs=True, top_logprobs=3).json()["choices"][0]
+    assert hidden["logprobs"] is None and hidden["message"]["content"] == choice["message"]["content"]
+
+
+def test_sampling_follows_temperature_and_seed(backend):
+    c = client(backend)
+    texts = {seed: chat(c, temperature=1.0, seed=seed, max_tokens=16).json()["choices"][0]["message"]["content"]
+             for seed in range(4)}
+    assert len(set(texts.values())) > 1  # sampled, not greedy
+    assert chat(c, temperature=1.0, seed=2, max_tokens=16).json()["choices"][0]["message"]["content"] == texts[2]
+    assert complete(c, temperature=1.0, seed=5, max_tokens=16).json()["choices"][0]["text"] == \
+        complete(c, temperature=1.0, seed=5, max_tokens=16).json()["choices"][0]["text"]
+
+
+def test_malformed_chat_requests_are_400(backend):
+    c = client(backend)
+    for body in ({"messages": []}, {"messages": "hi"}, {"messages": [{"role": "user"}]},
+                 {"messages": [{"role": "user", "content": 3}]}):
+        assert c.post("/v1/chat/completions", json={"model": "m", **body}).status_code == 400
+    for extra in ({"temperature": -1}, {"temperature": "hot"}, {"seed": -3}, {"logprobs": "yes"},
+                  {"max_tokens": 0}):
+        answer = chat(c, **extra)
+        assert answer.status_code == 400 and answer.json()["error"]["param"], extra

@@ -185,7 +185,8 @@ def endpoint_report(report: Any, *, as_json: bool = False) -> None:
         return
     probe = report.probe
     key_values(f"probe of {report.endpoint} ({report.model})", {
-        "log-probs": probe.logprobs, "top_logprobs cap": probe.top_logprobs_cap, "token ids": probe.token_ids,
+        "completions API": True, "chat API": probe.chat, "log-probs": probe.logprobs,
+        "top_logprobs cap": probe.top_logprobs_cap, "token ids": probe.token_ids,
         "logit_bias accepted": probe.logit_bias, "bias changes greedy token": probe.bias_changes_sampling,
         "bias shifts log-probs": probe.bias_shifts_logprobs,
         "max biased tokens": "no cap" if probe.max_biased_tokens is None else probe.max_biased_tokens,
@@ -308,6 +309,26 @@ def subspace_result(result: Any, *, as_json: bool, endpoint: Any = None) -> None
         **({"note": result.note} if result.note else {})})
     if endpoint is not None:
         endpoint_report(endpoint)
+
+
+def text_result(result: Any, *, as_json: bool, endpoint: Any = None) -> None:
+    """The text method's verdict, and for an endpoint suspect which API it offered and the bill."""
+    if as_json:
+        print_json({**to_jsonable(result), **({"endpoint": endpoint} if endpoint is not None else {})})
+        return
+    null = result.null
+    key_values(f"{result.suspect} against {result.owner}: {result.verdict}", {
+        "verdict": result.verdict, "p-value": result.p_value,
+        "owner's advantage (nats/byte, median)": result.score,
+        **({"null": f"{null.n} unrelated writer(s), {null.mean:.3g} +- {null.std:.2g}"} if null is not None else {}),
+        "measured against": result.baseline, "completions": result.n_completions,
+        "owner explains better": f"{result.owner_better_share:.0%} of completions", "sampled through": result.api,
+        "prompt set": result.prompt_set, **({"note": result.note} if result.note else {})})
+    if endpoint is not None:
+        key_values(f"{endpoint.endpoint} ({endpoint.model})", {
+            "completions API": endpoint.completions_api, "chat API": endpoint.chat_api,
+            "queries paid": endpoint.queries_used, "read from cache": endpoint.queries_cached,
+            "retried": endpoint.queries_retried, "cache": endpoint.cache})
 
 
 def _brief(value: Any) -> Any:

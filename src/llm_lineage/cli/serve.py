@@ -1,4 +1,4 @@
-"""``llm-lineage serve MODEL``: a local model as an OpenAI-compatible completions endpoint."""
+"""``llm-lineage serve MODEL``: a local model as an OpenAI-compatible completions and chat endpoint."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def serve(
         "--served-name", help="Model id clients pass (default: the directory name).")] = None,
     max_top_logprobs: Annotated[int | None, typer.Option(
         "--max-top-logprobs", help="Refuse logprobs above K (OpenAI: 5 or 20).")] = None,
-    no_logprobs: Annotated[bool, typer.Option("--no-logprobs", help="Never return log-probs.")] = False,
+    no_logprobs: Annotated[bool, typer.Option(
+        "--no-logprobs", help="Never return log-probs: a text-only server, as many chat APIs are.")] = False,
     no_logit_bias: Annotated[bool, typer.Option("--no-logit-bias", help="Refuse requests with logit_bias.")] = False,
     ignore_bias: Annotated[bool, typer.Option(
         "--ignore-logit-bias-in-logprobs",
@@ -36,7 +37,8 @@ def serve(
     admin: Annotated[bool, typer.Option("--admin", help="For tests: enable /admin/pause and /admin/resume "
                                                         "(loopback hosts only).")] = False,
 ) -> None:
-    """Serve MODEL at http://HOST:PORT/v1 (/v1/completions, /v1/models; /stats counts answered queries)."""
+    """Serve MODEL at http://HOST:PORT/v1 (/v1/completions, /v1/chat/completions, /v1/models; /stats counts
+    answered queries)."""
     from ..errors import InputError
     from ..serve import ServeOptions
     from ..serve import serve as run_server

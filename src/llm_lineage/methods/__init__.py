@@ -9,6 +9,7 @@ from .huref import HUREF, INVARIANT
 from .pcs import PCS
 from .stdprofile import STD_PROFILE
 from .subspace import SUBSPACE
+from .text import TEXT
 from .tracing import TRACING
 
 register(SUBSPACE)
@@ -18,5 +19,6 @@ register(PCS)
 register(STD_PROFILE)
 register(TRACING)
 register(AWM)
+register(TEXT)
 
 __all__ = ["METHODS", "Kind", "Method", "Result", "get_method", "methods_of", "register", "unregister"]

@@ -1,6 +1,8 @@
-"""A suspect behind an OpenAI-compatible completions API, as an :class:`OutputSource`.
+"""A suspect behind an OpenAI-compatible completions API, as an :class:`OutputSource`; and sampled
+text from its completions or chat API (:meth:`OpenAIEndpoint.sample`) for text-only suspects.
 
-Every request goes through the official ``openai`` SDK (``client.completions.create``), through
+Every request goes through the official ``openai`` SDK (``client.completions.create``, or
+``client.chat.completions.create`` for chat), through
 the durable :class:`~llm_lineage.outputs.cache.QueryCache` (an answered query is committed to disk
 before it is used and never paid for twice) and through our own retry loop: 429s, 5xx, time-outs
 and dropped connections are retried with exponential backoff and full jitter, up to a bounded
@@ -149,12 +151,37 @@ class OpenAIEndpoint:
         params.update(self.extra_body)
         return self._send(params, self.retry.max_retries if max_retries is None else max_retries)
 
-    def request_many(self, calls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Run ``request(**call)`` for each call, ``concurrency`` at a time, answers in order."""
+    def sample(self, prompt: str, *, api: str = "completions", max_tokens: int = 32, temperature: float = 1.0,
+               seed: int = 0, max_retries: int | None = None) -> str:
+        """One sampled continuation of ``prompt`` as text, through ``/v1/completions`` or, with
+        ``api="chat"``, ``/v1/chat/completions`` (the prompt as one user message); cached like
+        every query. The ``seed`` makes repeated samples distinct requests (and reproducible where
+        the server honours it)."""
+        params: dict[str, Any] = {"api": api, "max_tokens": max_tokens, "temperature": float(temperature),
+                                  "seed": int(seed)}
+        if api == "chat":
+            params["messages"] = [{"role": "user", "content": prompt}]
+        else:
+            params["prompt"] = prompt
+        params.update(self.extra_body)
+        answer = self._send(params, self.retry.max_retries if max_retries is None else max_retries)
+        try:
+            choice = answer["choices"][0]
+            text = choice["message"]["content"] if api == "chat" else choice["text"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise EndpointMalformed(f"{self.base_url} answered without a {api} choice ({type(exc).__name__})") from None
+        if not isinstance(text, str):
+            raise EndpointMalformed(f"{self.base_url} answered with {type(text).__name__} content, not text")
+        return text
+
+    def request_many(self, calls: Sequence[Mapping[str, Any]], *, method: str = "request") -> list[Any]:
+        """Run ``request(**call)`` (or another method, e.g. ``sample``) for each call, ``concurrency``
+        at a time, answers in order."""
+        call_one = getattr(self, method)
         if self.concurrency == 1 or len(calls) <= 1:
-            return [self.request(**call) for call in calls]
+            return [call_one(**call) for call in calls]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            futures = [pool.submit(self.request, **call) for call in calls]
+            futures = [pool.submit(call_one, **call) for call in calls]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             for f in pending:
                 f.cancel()
@@ -172,13 +199,15 @@ class OpenAIEndpoint:
             return stored
         self.cache.reserve()
         extra_keys = {"return_tokens_as_token_ids", *self.extra_body}  # not the SDK's own arguments
-        standard = {k: v for k, v in params.items() if k not in extra_keys}
+        standard = {k: v for k, v in params.items() if k not in extra_keys and k != "api"}
         extra = {k: v for k, v in params.items() if k in extra_keys}
+        # "api" is part of the cache key (a chat answer is not a completion) but not of the request
+        create = self._client.chat.completions.create if params.get("api") == "chat" else self._client.completions.create
         started = time.monotonic()
         last = ""
         for attempt in range(max_retries + 1):
             try:
-                answer = self._client.completions.create(model=self.model, **standard, extra_body=extra or None)
+                answer = create(model=self.model, **standard, extra_body=extra or None)
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError) as exc:
                 last = self.redact(_describe(exc))

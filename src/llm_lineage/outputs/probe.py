@@ -3,7 +3,7 @@
 Providers differ and many change things quietly: no log-probs, a cap on ``logprobs`` (top-k),
 ``logit_bias`` refused, or accepted but left out of the returned log-probs (OpenAI, Google, vLLM,
 llama.cpp), a cap on the number of biased tokens, rounded log-probs, no prompt log-probs
-(``echo``). :func:`probe` measures each with at most about twenty queries (all through the
+(``echo``); and whether the chat API answers too. :func:`probe` measures each with at most about twenty queries (all through the
 endpoint's cache, so a resumed campaign does not pay for them again) and returns a
 :class:`ProbeResult`, which ``outputs/strategies.py`` turns into the cheapest strategy that works.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EndpointRejected, EndpointUnavailable, EndpointUnsupported
+from ..errors import EndpointMalformed, EndpointRejected, EndpointUnavailable, EndpointUnsupported
 from .openai_endpoint import TOKEN_ID_PREFIX, OpenAIEndpoint, _logprobs_block
 from .source import Capabilities
 
@@ -47,6 +47,7 @@ class ProbeResult:
     strategy: str | None = None
     strategy_reason: str = ""
     strategies: dict[str, Any] = field(default_factory=dict)  # each candidate: cost or why not
+    chat: bool = False               # also answers /v1/chat/completions
 
     def capabilities(self) -> Capabilities:
         return Capabilities(probs=self.top_logprobs_cap >= self.vocab_size, top_k=self.top_logprobs_cap,
@@ -62,10 +63,17 @@ def probe(endpoint: OpenAIEndpoint, *, prompt: str = PROBE_PROMPT) -> ProbeResul
     notes: list[str] = []
     vocab = endpoint.vocab_size
 
+    # 0. the chat API, for the record (and for text-only verification when completions are absent)
+    chat = chat_offered(endpoint, prompt)
+
     # 1. log-probs at all, and whether tokens come back as ids
     try:
         first = endpoint.request(prompt, logprobs=1)
     except EndpointRejected as exc:
+        if chat and exc.status in (404, 405):
+            raise EndpointUnsupported(f"{endpoint.base_url} offers only /v1/chat/completions, which returns no "
+                                      "log-probs over the vocabulary that this test can use",
+                                      hint="verify it from its text: --method text") from None
         if not endpoint.token_ids:
             raise EndpointUnsupported(f"{endpoint.base_url} rejects a plain one-token completion: {exc}") from None
         endpoint.token_ids = False
@@ -98,9 +106,19 @@ def probe(endpoint: OpenAIEndpoint, *, prompt: str = PROBE_PROMPT) -> ProbeResul
     echo = _echo_works(endpoint, prompt, notes) if has_logprobs else False
 
     result = ProbeResult(endpoint.base_url, endpoint.model, vocab, has_logprobs, cap, token_ids, accepted, changes,
-                         shifts, max_biased, max_bias, decimals, echo, endpoint.n_queries - start, tuple(notes))
+                         shifts, max_biased, max_bias, decimals, echo, endpoint.n_queries - start, tuple(notes),
+                         chat=chat)
     endpoint.capabilities = result.capabilities()
     return result
+
+
+def chat_offered(endpoint: OpenAIEndpoint, prompt: str = PROBE_PROMPT) -> bool:
+    """Whether the endpoint answers one greedy token through ``/v1/chat/completions``."""
+    try:
+        endpoint.sample(prompt, api="chat", max_tokens=1, temperature=0.0, seed=0, max_retries=1)
+    except (EndpointRejected, EndpointMalformed, EndpointUnavailable):
+        return False
+    return True
 
 
 def _cap_from_message(message: str) -> int | None:

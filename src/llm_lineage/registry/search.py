@@ -47,22 +47,22 @@ class Shortlist:
 
 
 def shortlist(registry: Registry, rows: np.ndarray, size: int) -> Shortlist:
-    """Rank every registered model by summary correlation with the suspect's ``rows``."""
+    """Rank every registered model by summary correlation with the suspect's ``rows``: an exact
+    scan, one matrix-vector product per token-id set over the registry's in-memory summary index."""
     start = time.perf_counter()
-    names, keys, matrix = registry.summary_matrix()
-    all_names = registry.names()
-    scores = np.full(len(all_names), np.nan)
-    position = {name: i for i, name in enumerate(all_names)}
-    for key, ids in registry.token_id_sets().items():
+    index = registry.summary_index()
+    scores = np.full(len(index.names), np.nan)
+    for ids, positions, vectors in index.groups.values():
         if ids.max(initial=-1) >= rows.shape[0]:
             continue  # the suspect's vocabulary does not reach this owner's token ids
-        query = summarise(rows, ids).vector
-        members = [i for i, k in enumerate(keys) if k == key]
-        block = matrix[members, :len(query)]
-        for i, value in zip(members, block @ query, strict=True):
-            scores[position[names[i]]] = float(np.clip(value, -1.0, 1.0))
-    order = sorted(range(len(all_names)), key=lambda i: (math.isnan(scores[i]), -np.nan_to_num(scores[i])))
-    return Shortlist(all_names, scores, order[:size], time.perf_counter() - start)
+        query = summarise(rows, ids).vector.astype(np.float32)
+        scores[positions] = np.clip(vectors[:, :len(query)] @ query, -1.0, 1.0)
+    ranked = np.where(np.isnan(scores), -np.inf, scores)
+    size = min(size, len(ranked))
+    best = np.argpartition(-ranked, size - 1)[:size] if size else np.zeros(0, dtype=np.int64)
+    # best first; ties (and NaNs, last) in registration order
+    chosen = sorted(best.tolist(), key=lambda i: (-ranked[i], i))
+    return Shortlist(index.names, scores, chosen, time.perf_counter() - start)
 
 
 def search(suspect: str | Path | Checkpoint, registry: Registry | str | Path | None = None, *, top: int = 5,

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import InputError, LineageError, RegistryError
 from ..methods import METHODS, fingerprint_io
-from ..methods.base import fingerprint_all, resolve
+from ..methods.base import Kind, fingerprint_all, resolve
 from ..progress import track
 from ..weights import Checkpoint, open_checkpoint
 from .provenance import provenance as provenance_of
@@ -107,6 +107,12 @@ class _Postgres:
         self.raw.close()
 
 
+def _bump_generation(conn: Any) -> None:
+    """Mark the registry changed, so that every process's in-memory summary index is rebuilt."""
+    conn.execute("INSERT INTO meta (key, value) VALUES ('generation', ?) "
+                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (uuid.uuid4().hex,))
+
+
 def _redacted(url: str) -> str:
     """The URL without its password, for messages and the blob folder's name."""
     from urllib.parse import urlsplit, urlunsplit
@@ -166,12 +172,22 @@ class Entry:
         return sorted(m for m, f in self.fingerprints.items() if f.blob)
 
 
+@dataclass(frozen=True)
+class SummaryIndex:
+    """What the shortlist multiplies: ``names`` of every entry (in registration order) and, per
+    token-id set, ``(token_ids, positions in names, vectors)`` with one summary vector per row."""
+
+    names: list[str]
+    groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
 class Registry:
     """A registry of owner fingerprints at ``path`` (created by :meth:`add` when missing)."""
 
     def __init__(self, path: str | Path | None = None, *, create: bool = False) -> None:
         spec = str(path) if path else os.environ.get(ENV_VAR) or None
         self._conn: Any
+        self._summary_index: tuple[tuple, SummaryIndex] | None = None
         if spec is not None and is_postgres(spec):
             self.backend = "postgresql"
             self.location = _redacted(spec)
@@ -271,6 +287,7 @@ class Registry:
                     # readers never wait
                     conn.execute("SELECT pg_advisory_xact_lock(7361529)")
                     yield conn
+                    _bump_generation(conn)
             except conn.errors as exc:
                 raise RegistryError(f"registry {self.location}: write failed ({_first_line(exc)})") from None
             return
@@ -278,6 +295,7 @@ class Registry:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                _bump_generation(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -440,23 +458,27 @@ class Registry:
         except (LineageError, KeyError) as exc:
             raise RegistryError(f"fingerprint blob {path} cannot be loaded ({exc})") from None
 
-    def summary_matrix(self) -> tuple[list[str], list[str], np.ndarray]:
-        """Names, token-id-set keys and stacked summary vectors of every summarised entry (one query)."""
-        rows = self._read("SELECT name, summary_ids_key, summary FROM entries WHERE summary IS NOT NULL ORDER BY id")
-        if not rows:
-            return [], [], np.zeros((0, 0), dtype=np.float32)
-        sizes = {len(r[2]) for r in rows}
-        width = max(sizes) // 4
-        matrix = np.zeros((len(rows), width), dtype=np.float32)
-        for i, (_, _, blob) in enumerate(rows):
-            vec = np.frombuffer(blob, dtype=np.float32)
-            matrix[i, :len(vec)] = vec
-        return [r[0] for r in rows], [r[1] for r in rows], matrix
-
-    def token_id_sets(self) -> dict[str, np.ndarray]:
-        """The distinct token-id sets registered summaries use, by key."""
-        rows = self._read("SELECT DISTINCT summary_ids_key, summary_ids FROM entries WHERE summary IS NOT NULL")
-        return {key: np.frombuffer(ids, dtype=np.int64) for key, ids in rows}
+    def summary_index(self) -> SummaryIndex:
+        """Every entry's name and the stacked summary vectors per token-id set, read in one query
+        and kept in memory until a write (here or in another process) changes the registry: a hub
+        answering many searches reads its 10^5 vectors once, not per query."""
+        state = self._read("SELECT (SELECT value FROM meta WHERE key='generation'), COUNT(*), MAX(id) FROM entries")[0]
+        if self._summary_index is not None and self._summary_index[0] == state:
+            return self._summary_index[1]
+        rows = self._read("SELECT name, summary_ids_key, summary FROM entries ORDER BY id")
+        token_ids = {key: np.frombuffer(ids, dtype=np.int64) for key, ids in
+                     self._read("SELECT DISTINCT summary_ids_key, summary_ids FROM entries WHERE summary IS NOT NULL")}
+        members: dict[str, list[int]] = {}
+        for position, (_, key, vector) in enumerate(rows):
+            if vector is not None:
+                members.setdefault(key, []).append(position)
+        groups = {}
+        for key, positions in members.items():
+            vectors = np.stack([np.frombuffer(rows[i][2], dtype=np.float32) for i in positions])
+            groups[key] = (token_ids[key], np.asarray(positions), vectors)
+        index = SummaryIndex([r[0] for r in rows], groups)
+        self._summary_index = (state, index)
+        return index
 
     def check(self) -> list[str]:
         """Problems found: missing or altered blobs, unreferenced blobs (empty list: consistent)."""
@@ -535,6 +557,7 @@ def _entry(row: tuple, fps: dict[str, StoredFingerprint]) -> Entry:
 
 def _choose_methods(methods: Sequence[str] | None) -> list[str]:
     try:
-        return sorted(resolve(None)) if methods is None else resolve(methods)
+        # text samples are not registered by default: sampling every model costs minutes, not seconds
+        return sorted(resolve(None, default=(Kind.OUTPUTS, Kind.WEIGHTS))) if methods is None else resolve(methods)
     except InputError as exc:
         raise RegistryError(str(exc)) from None

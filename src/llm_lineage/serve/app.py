@@ -1,8 +1,12 @@
-"""An OpenAI-compatible ``/v1/completions`` and ``/v1/models`` server over a local model (FastAPI).
+"""An OpenAI-compatible ``/v1/completions``, ``/v1/chat/completions`` and ``/v1/models`` server
+over a local model (FastAPI).
 
 It answers the legacy completions API the way real providers do: ``logprobs`` (top-k, best
 first), ``logit_bias`` (token id -> bias in [-100, 100]), ``echo`` (log-probs of the prompt's
-tokens), ``max_tokens`` >= 1, greedy decoding. :class:`ServeOptions` imitates what providers
+tokens), ``max_tokens`` >= 1; and the chat API (``messages`` through the tokenizer's chat
+template, ``logprobs``/``top_logprobs`` in the chat shape). Decoding is greedy unless the request
+sets ``temperature`` > 0 (then sampled, reproducibly with ``seed``): the paper's server decodes
+greedily, and a text-only suspect is sampled. :class:`ServeOptions` imitates what providers
 change quietly: a cap on top-k, no log-probs at all, ``logit_bias`` refused, ignored in the
 returned log-probs (OpenAI, vLLM, llama.cpp) or capped in the number of tokens, rounded
 log-probs. For tests it injects 429s, 500s and time-outs at a rate, and it counts the queries it
@@ -141,6 +145,13 @@ def create_app(backend: LocalBackend, options: ServeOptions = ServeOptions(), *,
 
     @app.post("/v1/completions")
     async def completions(body: dict[str, Any], request: Request) -> Any:
+        return await answer(_complete, body, request)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: dict[str, Any], request: Request) -> Any:
+        return await answer(_chat, body, request)
+
+    async def answer(respond: Any, body: dict[str, Any], request: Request) -> Any:
         if not gate.is_set():
             held[0] += 1
             await gate.wait()
@@ -173,11 +184,11 @@ def create_app(backend: LocalBackend, options: ServeOptions = ServeOptions(), *,
             return error(503, f"server busy: {options.max_waiting} requests are waiting", "server_error")
         try:
             async with waiting:
-                answer = await anyio.to_thread.run_sync(_complete, backend, options, name, body)
+                reply = await anyio.to_thread.run_sync(respond, backend, options, name, body)
         except BadRequest as exc:
             return error(400, str(exc), "invalid_request_error", exc.param)
         stats.answer(body)
-        return answer
+        return reply
 
     @app.exception_handler(ValueError)
     async def _value_error(request: Request, exc: ValueError) -> JSONResponse:
@@ -197,17 +208,14 @@ def _complete(backend: LocalBackend, options: ServeOptions, name: str, body: dic
         raise BadRequest("prompt is empty", "prompt")
     if any(not 0 <= t < backend.vocab_size for t in ids):
         raise BadRequest(f"prompt token ids must be in [0, {backend.vocab_size})", "prompt")
-    max_tokens = _integer(body, "max_tokens", 16, 1, options.max_tokens)
-    if len(ids) + max_tokens > backend.context:
-        raise BadRequest(f"prompt ({len(ids)} tokens) and max_tokens ({max_tokens}) exceed the model's context of "
-                         f"{backend.context} tokens", "prompt")
+    max_tokens = _fits(backend, options, body, ids, "prompt")
     top_k = _integer(body, "logprobs", None, 0, min(options.max_top_logprobs or backend.vocab_size, backend.vocab_size))
     echo = bool(body.get("echo", False))
     if echo and not options.echo:
         raise BadRequest("echo is not supported", "echo")
     bias = _parse_bias(body.get("logit_bias"), backend.vocab_size, options)
 
-    steps = backend.generate(ids, max_tokens=max_tokens, logit_bias=bias)
+    steps = backend.generate(ids, max_tokens=max_tokens, logit_bias=bias, **_sampling(body))
     as_ids = bool(body.get("return_tokens_as_token_ids", False))
     token = (lambda t: f"token_id:{t}") if as_ids else backend.piece
     logprobs = None
@@ -222,6 +230,59 @@ def _complete(backend: LocalBackend, options: ServeOptions, name: str, body: dic
         "choices": [{"index": 0, "text": text, "finish_reason": "length", "logprobs": logprobs}],
         "usage": {"prompt_tokens": len(ids), "completion_tokens": len(steps), "total_tokens": len(ids) + len(steps)},
     }
+
+
+def _chat(backend: LocalBackend, options: ServeOptions, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    messages = body.get("messages")
+    if not (isinstance(messages, list) and messages and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in messages)):
+        raise BadRequest("messages must be a non-empty list of {role, content} objects with string values", "messages")
+    ids = backend.chat_ids(messages)
+    max_tokens = _fits(backend, options, body, ids, "messages", field="max_completion_tokens")
+    want = body.get("logprobs", False)
+    if not isinstance(want, bool):
+        raise BadRequest("logprobs must be true or false", "logprobs")
+    top_k = _integer(body, "top_logprobs", 0, 0, min(options.max_top_logprobs or 20, backend.vocab_size))
+    bias = _parse_bias(body.get("logit_bias"), backend.vocab_size, options)
+    steps = backend.generate(ids, max_tokens=max_tokens, logit_bias=bias, **_sampling(body))
+    logprobs = None
+    if want and options.logprobs:
+        use_biased = bool(bias) and not options.ignore_logit_bias_in_logprobs
+        content = []
+        for step in steps:
+            lp = step.biased_logprobs if use_biased else step.logprobs
+            best = np.argsort(-lp, kind="stable")[:top_k].tolist() if top_k else []
+            content.append({"token": backend.piece(step.token_id), "logprob": float(lp[step.token_id]), "bytes": None,
+                            "top_logprobs": [{"token": backend.piece(i), "logprob": float(lp[i]), "bytes": None}
+                                             for i in best]})
+        logprobs = {"content": content}
+    return {
+        "id": f"chatcmpl-{hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]}",
+        "object": "chat.completion", "created": int(time.time()), "model": name,
+        "choices": [{"index": 0, "finish_reason": "length", "logprobs": logprobs,
+                     "message": {"role": "assistant", "content": "".join(backend.piece(s.token_id) for s in steps)}}],
+        "usage": {"prompt_tokens": len(ids), "completion_tokens": len(steps), "total_tokens": len(ids) + len(steps)},
+    }
+
+
+def _fits(backend: LocalBackend, options: ServeOptions, body: dict[str, Any], ids: list[int], param: str, *,
+          field: str = "max_tokens") -> int:
+    """``max_tokens`` (or the chat API's newer ``max_completion_tokens``), checked against the context."""
+    max_tokens = int(_integer(body, field, None, 1, options.max_tokens) or
+                     _integer(body, "max_tokens", 16, 1, options.max_tokens))
+    if len(ids) + max_tokens > backend.context:
+        raise BadRequest(f"prompt ({len(ids)} tokens) and max_tokens ({max_tokens}) exceed the model's context of "
+                         f"{backend.context} tokens", param)
+    return max_tokens
+
+
+def _sampling(body: dict[str, Any]) -> dict[str, Any]:
+    """``temperature`` in [0, 2] (absent: 0, greedy) and ``seed``, as the backend takes them."""
+    temperature = body.get("temperature", 0.0)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+        raise BadRequest(f"temperature must be a number in [0, 2], got {json.dumps(temperature)[:40]}", "temperature")
+    return {"temperature": float(temperature), "seed": _integer(body, "seed", None, 0, 2**63 - 1)}
 
 
 def _integer(body: dict[str, Any], name: str, default: int | None, low: int, high: int) -> Any:

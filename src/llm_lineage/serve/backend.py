@@ -1,4 +1,4 @@
-"""The model behind ``llm-lineage serve``: tokenise, run a local checkpoint, greedy-decode with a bias.
+"""The model behind ``llm-lineage serve``: tokenise, run a local checkpoint, decode with a bias.
 
 Owns the numbers a completions endpoint returns (next-token logits, greedy tokens under
 ``logit_bias``); the HTTP shape of the answer, provider imitations and fault injection live in
@@ -30,7 +30,7 @@ class Step:
 
 
 class LocalBackend:
-    """A causal LM directory (config.json, safetensors, tokenizer) on CPU, float32, greedy only."""
+    """A causal LM directory (config.json, safetensors, tokenizer) on CPU, float32."""
 
     def __init__(self, model_dir: str | Path, *, memo_size: int = 256) -> None:
         import torch
@@ -89,20 +89,33 @@ class LocalBackend:
         """Log-prob vectors predicting ids[1:], one per position (for ``echo``)."""
         return [_log_softmax(self.logits(ids[:i])) for i in range(1, len(ids))]
 
-    def generate(self, ids: Sequence[int], *, max_tokens: int, logit_bias: Mapping[int, float]) -> list[Step]:
-        """Greedy decoding: argmax of logits + logit_bias at each step."""
+    def generate(self, ids: Sequence[int], *, max_tokens: int, logit_bias: Mapping[int, float],
+                 temperature: float = 0.0, seed: int | None = None) -> list[Step]:
+        """Decoding of logits + logit_bias: greedy (argmax) at temperature 0, else sampled from
+        softmax(biased / temperature) with a generator seeded by ``seed`` (fresh entropy if None)."""
         bias = np.zeros(self.vocab_size)
         for token_id, value in logit_bias.items():
             bias[token_id] = value
+        rng = np.random.default_rng(seed)
         steps: list[Step] = []
         ids = list(ids)
         for _ in range(max_tokens):
             logits = self.logits(ids)
             biased = logits + bias
-            token = int(np.argmax(biased))
+            if temperature > 0:
+                p = np.exp(_log_softmax(biased / temperature))
+                token = int(rng.choice(self.vocab_size, p=p / p.sum()))
+            else:
+                token = int(np.argmax(biased))
             steps.append(Step(token, _log_softmax(logits), _log_softmax(biased)))
             ids.append(token)
         return steps
+
+    def chat_ids(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
+        """The prompt of a chat (``outputs.chat.chat_prompt_ids``)."""
+        from ..outputs.chat import chat_prompt_ids
+
+        return chat_prompt_ids(self.tokenizer, messages)
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
