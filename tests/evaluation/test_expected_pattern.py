@@ -80,6 +80,12 @@ def test_tracing_calls_every_attack_derived_and_awm_never_unrelated(evaluation):
         assert _verdict(evaluation, "awm", attack) != "unrelated", attack
 
 
+def test_text_calls_the_function_preserving_attacks_derived(evaluation):
+    """Quantisation and reparameterisations leave what the model writes (almost) unchanged."""
+    for attack in ("quantize:bits=8", *REPARAM):
+        assert _verdict(evaluation, "text", attack) == "derived", attack
+
+
 def test_nothing_is_called_derived_for_unrelated_controls(evaluation):
     controls = [s.name for s in evaluation.suspects if s.truth == "unrelated"]
     assert len(controls) == 2

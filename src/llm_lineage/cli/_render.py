@@ -331,6 +331,31 @@ def text_result(result: Any, *, as_json: bool, endpoint: Any = None) -> None:
             "retried": endpoint.queries_retried, "cache": endpoint.cache})
 
 
+def stylometry_training(report: Any, skipped: dict[str, str], *, as_json: bool, path: str) -> None:
+    if as_json:
+        print_json({"registry": path, **to_jsonable(report), "skipped": skipped})
+        return
+    table(f"stylometry classifier stored in {path} (held-out prompts)", ["model", "accuracy", "attributed"],
+          [[label, report.held_out_accuracy[label], report.held_out_accepted[label]] for label in report.labels])
+    console.print(f"trained on {report.n_train} texts, calibrated on {report.n_held_out} of prompts it never saw; "
+                  f"softmax temperature {report.temperature:.3g}", markup=False, highlight=False)
+    for name, why in skipped.items():
+        err_console.print(f"note: {name} left out: {why}", markup=False, highlight=False)
+
+
+def stylometry_attribution(each: list[Any], overall: Any, *, as_json: bool, endpoint: Any = None) -> None:
+    if as_json:
+        print_json({"overall": overall, "texts": each, **({"endpoint": endpoint} if endpoint is not None else {})})
+        return
+    table("attribution", ["text", "decision", "best", "probability", "runner-up"],
+          [[a.source, a.decision, a.ranking[0][0], a.ranking[0][1],
+            f"{a.ranking[1][0]} {a.ranking[1][1]:.3g}" if len(a.ranking) > 1 else "-"] for a in [*each, overall]])
+    if endpoint is not None:
+        key_values(f"{endpoint.endpoint} ({endpoint.model})", {
+            "sampled through": endpoint.api, "queries paid": endpoint.queries_used,
+            "read from cache": endpoint.queries_cached, "cache": endpoint.cache})
+
+
 def _brief(value: Any) -> Any:
     """A nested dataclass (a null summary, ...) as its scalar fields, for one table cell."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

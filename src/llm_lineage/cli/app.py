@@ -17,6 +17,7 @@ from . import (
                registry,
                search,
                serve,
+               stylometry,
                verify,
 )
 
@@ -41,6 +42,7 @@ app.command("attack")(attack.attack)
 app.command("evaluate")(evaluate.evaluate)
 app.add_typer(registry.app, name="registry")
 app.command("search")(search.search)
+app.add_typer(stylometry.app, name="stylometry")
 app.command("commit")(attest.commit)
 app.command("publish")(attest.publish)
 app.command("check-bundle")(attest.check_bundle)

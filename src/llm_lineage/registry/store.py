@@ -46,6 +46,7 @@ FORMAT = "llm-lineage-registry/1"
 SCHEMA_VERSION = 1
 ENV_VAR = "LLM_LINEAGE_REGISTRY"
 BLOBS_ENV = "LLM_LINEAGE_BLOBS"
+ATTACHED = "attached:"  # meta keys naming registry-wide blobs
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -407,6 +408,7 @@ class Registry:
         removed = 0
         with self._write() as conn:
             used = {row[0] for row in conn.execute("SELECT blob FROM fingerprints WHERE blob IS NOT NULL")}
+            used |= {row[0] for row in conn.execute(f"SELECT value FROM meta WHERE key LIKE '{ATTACHED}%'")}
             for path in self._blob_files():
                 if path.stem not in used:
                     path.unlink(missing_ok=True)
@@ -494,8 +496,40 @@ class Registry:
                     problems.append(f"{entry.name}: {stored.method} blob {path.name} is missing")
                 elif sha256_file(path) != stored.blob:
                     problems.append(f"{entry.name}: {stored.method} blob {path.name} was altered")
+        for key, sha in self._read(f"SELECT key, value FROM meta WHERE key LIKE '{ATTACHED}%'"):
+            used.add(sha)
+            path = self.blob_path(sha)
+            if not path.is_file() or sha256_file(path) != sha:
+                problems.append(f"{key.removeprefix(ATTACHED)}: blob {path.name} is missing or altered")
         problems += [f"unreferenced blob {p.name}" for p in self._blob_files() if p.stem not in used]
         return problems
+
+    # --- attachments: registry-wide artefacts (a stylometry classifier), content-addressed blobs ----
+
+    def attach(self, key: str, data: bytes) -> str:
+        """Store ``data`` as the registry's ``key`` artefact (replacing the previous one); its sha256."""
+        import hashlib
+
+        sha = hashlib.sha256(data).hexdigest()
+        self.write_blob_bytes(sha, data)
+        with self._write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = "
+                         "excluded.value", (ATTACHED + key, sha))
+        self.gc()
+        return sha
+
+    def attachment(self, key: str) -> bytes | None:
+        """The ``key`` artefact's bytes (checked against their hash), or None when there is none."""
+        rows = self._read("SELECT value FROM meta WHERE key=?", (ATTACHED + key,))
+        if not rows:
+            return None
+        path = self.blob_path(rows[0][0])
+        data = path.read_bytes() if path.is_file() else b""
+        import hashlib
+
+        if hashlib.sha256(data).hexdigest() != rows[0][0]:
+            raise RegistryError(f"the registry's {key} ({path}) is missing or altered", hint="train it again")
+        return data
 
     def _blob_files(self) -> list[Path]:
         if not self.blob_dir.is_dir():

@@ -51,32 +51,52 @@ def verify_text_endpoint(owner: str | Path, url: str, *, api_model: str | None, 
     """Sample the endpoint on ``config``'s plan and run :meth:`TextMethod.verify` on its text."""
     from .method import owner_handle
 
-    if api not in APIS:
-        raise InputError(f"--api must be one of {', '.join(APIS)}, got {api!r}")
-    if not api_model:
-        raise InputError("a URL suspect needs --api-model NAME (the model id the endpoint serves)")
     owner_handle(owner)  # a bad owner fails before anything is paid for
-    path = Path(cache_path) if cache_path is not None else default_cache_path(url, api_model)
-    cache = QueryCache(path, endpoint=url, model=api_model, resume=resume, max_queries=max_queries)
-    try:
-        endpoint = OpenAIEndpoint(url, api_model, vocab_size=0, api_key_env=api_key_env, cache=cache,
-                                  concurrency=concurrency, retry=retry)
-        completions, chat = _completions_offered(endpoint), chat_offered(endpoint)
-        chosen = ("completions" if completions else "chat") if api == "auto" else api
-        if not (completions if chosen == "completions" else chat):
-            offered = [name for name, ok in (("completions", completions), ("chat", chat)) if ok]
-            raise EndpointUnsupported(f"{url} does not answer /v1/{'chat/' if chosen == 'chat' else ''}completions",
-                                      hint=f"it offers: {', '.join(offered) or 'neither'}")
-        config = replace(config, api=chosen)
-        sample = sample_endpoint(endpoint, config.plan())
+    with TextEndpoint(url, api_model=api_model, api=api, api_key_env=api_key_env, cache_path=cache_path,
+                      resume=resume, max_queries=max_queries, concurrency=concurrency, retry=retry) as text:
+        config = replace(config, api=text.api)
+        sample = sample_endpoint(text.endpoint, config.plan())
         result = TEXT.verify(owner, sample, config, references=references)
-        counts = cache.counts()
-        report = TextCampaignReport(endpoint.base_url, api_model, chosen, completions, chat, len(sample.completions),
-                                    counts.used, counts.cached, counts.retried, counts.max_queries,
-                                    str(cache.path) if cache.path else None)
-    finally:
-        cache.close()
+        report = text.report(len(sample.completions))
     return result, report
+
+
+class TextEndpoint:
+    """An endpoint opened for sampling text: its query cache, which APIs it answers, the one chosen."""
+
+    def __init__(self, url: str, *, api_model: str | None, api: str = "auto", api_key_env: str | None = None,
+                 cache_path: str | Path | None = None, resume: bool = False, max_queries: int | None = None,
+                 concurrency: int = 4, retry: RetryPolicy = RetryPolicy()) -> None:
+        if api not in APIS:
+            raise InputError(f"--api must be one of {', '.join(APIS)}, got {api!r}")
+        if not api_model:
+            raise InputError("a URL suspect needs --api-model NAME (the model id the endpoint serves)")
+        path = Path(cache_path) if cache_path is not None else default_cache_path(url, api_model)
+        self.cache = QueryCache(path, endpoint=url, model=api_model, resume=resume, max_queries=max_queries)
+        try:
+            self.endpoint = OpenAIEndpoint(url, api_model, vocab_size=0, api_key_env=api_key_env, cache=self.cache,
+                                           concurrency=concurrency, retry=retry)
+            self.completions, self.chat = _completions_offered(self.endpoint), chat_offered(self.endpoint)
+            self.api = ("completions" if self.completions else "chat") if api == "auto" else api
+            if not (self.completions if self.api == "completions" else self.chat):
+                offered = [name for name, ok in (("completions", self.completions), ("chat", self.chat)) if ok]
+                raise EndpointUnsupported(f"{url} does not answer /v1/{'chat/' if self.api == 'chat' else ''}"
+                                          "completions", hint=f"it offers: {', '.join(offered) or 'neither'}")
+        except BaseException:
+            self.cache.close()
+            raise
+
+    def report(self, n_completions: int) -> TextCampaignReport:
+        counts = self.cache.counts()
+        return TextCampaignReport(self.endpoint.base_url, self.endpoint.model, self.api, self.completions, self.chat,
+                                  n_completions, counts.used, counts.cached, counts.retried, counts.max_queries,
+                                  str(self.cache.path) if self.cache.path else None)
+
+    def __enter__(self) -> TextEndpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cache.close()
 
 
 def _completions_offered(endpoint: OpenAIEndpoint) -> bool:

@@ -139,7 +139,8 @@ class TextMethod(Method[TextSample, TextConfig, TextResult]):
         null = null if null is not None else calibrate([])
         notes = []
         verdict = decide(score, null, alpha=config.alpha)
-        if null.n < 3:
+        if null.n < 3:  # no p-value below alpha can come from fewer; "unrelated" would be unfounded too
+            verdict = Verdict.INCONCLUSIVE
             notes.append(how_to_fix(null.n, config.alpha) + " (for text: model directories with a tokenizer, "
                          "any vocabulary)")
         fit = peer_fit(suspect_fp, peers, config)
@@ -156,7 +157,7 @@ class TextMethod(Method[TextSample, TextConfig, TextResult]):
             n_completions=len(finite), owner_better_share=float(np.mean(finite > 0)) if len(finite) else math.nan,
             baseline=(f"its {len(peers)} closest writers among the reference models: "
                       + ", ".join(Path(p).name for p in peers)) if peers else "zlib code length (no reference models)",
-            api=suspect_fp.api, prompt_set=suspect_fp.prompt_set, z_score=null.z_score(score))
+            api=suspect_fp.api, prompt_set=suspect_fp.prompt_set, z_score=null.z_score(score) if null.n > 1 else math.nan)
 
 
 def sampled_as(sample: TextSample, config: TextConfig) -> TextConfig:

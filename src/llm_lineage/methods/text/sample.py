@@ -22,7 +22,8 @@ from ...corpus import PROMPTS
 from ...errors import InputError, UnsupportedFormat
 
 PROMPT_SET = "llm-lineage-text/1"
-_LOCAL = {"where": "local", "sampler": "transformers generate", "top_k": 0, "top_p": 1.0}
+_LOCAL = {"where": "local", "sampler": "transformers generate, seeded per batch", "top_k": 0, "top_p": 1.0}
+BATCH = 50  # completions generated at once locally
 # stories and manuals interleaved, so that any prefix of the set has both domains
 _PROMPTS_V1: tuple[str, ...] = tuple(PROMPTS[::3])
 
@@ -42,6 +43,7 @@ class SamplingPlan:
     max_tokens: int
     seed: int = 0
     api: str = "completions"   # "chat": each prompt is one user message through the chat template
+    name: str = PROMPT_SET     # the versioned prompt set the prompts come from
 
     def calls(self) -> list[tuple[int, float, int]]:
         """(prompt index, temperature, seed) of each completion, in a fixed order."""
@@ -49,8 +51,8 @@ class SamplingPlan:
                 for n, (t, i) in enumerate((t, i) for t in self.temperatures for i in range(len(self.prompts)))]
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps([PROMPT_SET, self.prompts, self.temperatures, self.max_tokens,
-                                          self.seed, self.api]).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps([_LOCAL["sampler"], self.prompts, self.temperatures, self.max_tokens,
+                                          self.seed, self.api, self.name]).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def sample_local(model_dir: str | Path, plan: SamplingPlan) -> TextSample:
         try:
             completions = json.loads(cached.read_text())
             if isinstance(completions, list) and len(completions) == len(index):
-                return TextSample(str(model_dir), identity, plan.api, PROMPT_SET, plan.prompts, index,
+                return TextSample(str(model_dir), identity, plan.api, plan.name, plan.prompts, index,
                                   temperatures, seeds, tuple(completions), plan.max_tokens, decoding=_LOCAL)
         except (OSError, ValueError):
             pass  # a torn write: sample again
@@ -114,11 +116,13 @@ def sample_local(model_dir: str | Path, plan: SamplingPlan) -> TextSample:
     tmp = cached.with_suffix(".tmp")
     tmp.write_text(json.dumps(completions))
     tmp.replace(cached)
-    return TextSample(str(model_dir), identity, plan.api, PROMPT_SET, plan.prompts, index, temperatures, seeds,
+    return TextSample(str(model_dir), identity, plan.api, plan.name, plan.prompts, index, temperatures, seeds,
                       tuple(completions), plan.max_tokens, decoding=_LOCAL)
 
 
 def _generate(model_dir: Path, plan: SamplingPlan) -> list[str]:
+    """Completions in batches of one temperature (left-padded), each batch seeded from the plan's
+    seed and its position, so the same model and plan give the same text."""
     import torch
     from transformers import AutoTokenizer
 
@@ -128,19 +132,33 @@ def _generate(model_dir: Path, plan: SamplingPlan) -> list[str]:
 
     model = load_model(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    out = []
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    calls = plan.calls()
+    # the prompt's end is kept when prompt and completion would not fit the context (learned positions)
+    keep = max(1, int(getattr(model.config, "max_position_embeddings", None) or 2048) - plan.max_tokens)
+    prompts = [chat_prompt_ids(tokenizer, [{"role": "user", "content": plan.prompts[i]}]) if plan.api == "chat"
+               else list(tokenizer(plan.prompts[i])["input_ids"]) for i, _, _ in calls]
+    prompts = [ids[-keep:] for ids in prompts]
+    batches = [list(range(first, min(first + BATCH, len(calls)))) for first in range(0, len(calls), BATCH)]
+    # a batch holds one temperature: cut where it changes
+    batches = [[i for i in batch if calls[i][1] == t] for batch in batches for t in dict.fromkeys(calls[j][1] for j in batch)]
+    out: list[str] = [""] * len(calls)
     with torch.inference_mode():
-        for prompt_i, temperature, seed in track(plan.calls(), f"sampling {model_dir.name}"):
-            prompt = plan.prompts[prompt_i]
-            ids = torch.tensor([chat_prompt_ids(tokenizer, [{"role": "user", "content": prompt}]) if plan.api == "chat"
-                                else tokenizer(prompt)["input_ids"]], dtype=torch.long)
-            torch.manual_seed(seed)
-            generated = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=plan.max_tokens,
+        for number, batch in enumerate(track(batches, f"sampling {model_dir.name}")):
+            width = max(len(prompts[i]) for i in batch)
+            ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):
+                ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
+                mask[row, width - len(prompts[i]):] = 1
+            temperature = calls[batch[0]][1]
+            torch.manual_seed(plan.seed * 1_000_003 + number)
+            generated = model.generate(ids, attention_mask=mask, max_new_tokens=plan.max_tokens,
                                        min_new_tokens=plan.max_tokens, do_sample=temperature > 0,
                                        temperature=temperature if temperature > 0 else None, top_k=0, top_p=1.0,
                                        pad_token_id=pad, eos_token_id=None)
-            out.append(str(tokenizer.decode(generated[0, ids.shape[1]:], skip_special_tokens=True)))
+            for row, i in enumerate(batch):
+                out[i] = str(tokenizer.decode(generated[row, width:], skip_special_tokens=True))
     return out
 
 
@@ -156,6 +174,6 @@ def sample_endpoint(endpoint: Any, plan: SamplingPlan) -> TextSample:
     batch = max(1, endpoint.concurrency) * 4
     for first in track(range(0, len(calls), batch), f"sampling {endpoint.model}"):
         completions += endpoint.request_many(calls[first:first + batch], method="sample")
-    return TextSample(endpoint.name, "", plan.api, PROMPT_SET, plan.prompts, index, temperatures, seeds,
+    return TextSample(endpoint.name, "", plan.api, plan.name, plan.prompts, index, temperatures, seeds,
                       tuple(completions), plan.max_tokens, n_queries=endpoint.n_queries - start,
                       decoding={"where": "endpoint", "top_p": 1.0, **endpoint.extra_body})
