@@ -221,7 +221,7 @@ def _complete(backend: LocalBackend, options: ServeOptions, name: str, body: dic
     logprobs = None
     if top_k is not None and options.logprobs:
         logprobs = _logprobs_block(backend, options, ids if echo else [], steps, top_k, token, bool(bias))
-    text = "".join(backend.piece(s.token_id) for s in steps)
+    text = backend.decode([s.token_id for s in steps], after=ids)
     if echo:
         text = (prompt if isinstance(prompt, str) else "".join(backend.piece(t) for t in ids)) + text
     return {
@@ -261,7 +261,7 @@ def _chat(backend: LocalBackend, options: ServeOptions, name: str, body: dict[st
         "id": f"chatcmpl-{hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]}",
         "object": "chat.completion", "created": int(time.time()), "model": name,
         "choices": [{"index": 0, "finish_reason": "length", "logprobs": logprobs,
-                     "message": {"role": "assistant", "content": "".join(backend.piece(s.token_id) for s in steps)}}],
+                     "message": {"role": "assistant", "content": backend.decode([s.token_id for s in steps], after=ids)}}],
         "usage": {"prompt_tokens": len(ids), "completion_tokens": len(steps), "total_tokens": len(ids) + len(steps)},
     }
 

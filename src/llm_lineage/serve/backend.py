@@ -63,6 +63,12 @@ class LocalBackend:
             return list(self.tokenizer(prompt)["input_ids"])
         return [int(t) for t in prompt]
 
+    def decode(self, ids: Sequence[int], *, after: Sequence[int] = ()) -> str:
+        """Generated text as it continues ``after`` (``outputs.chat.continuation_text``)."""
+        from ..outputs.chat import continuation_text
+
+        return continuation_text(self.tokenizer, after, ids)
+
     def piece(self, token_id: int) -> str:
         return str(self._pieces[token_id]) if 0 <= token_id < self.vocab_size else ""
 

@@ -22,7 +22,7 @@ from ...corpus import PROMPTS
 from ...errors import InputError, UnsupportedFormat
 
 PROMPT_SET = "llm-lineage-text/1"
-_LOCAL = {"where": "local", "sampler": "transformers generate, seeded per batch", "top_k": 0, "top_p": 1.0}
+_LOCAL = {"where": "local", "sampler": "transformers generate, seeded per batch, text/2", "top_k": 0, "top_p": 1.0}
 BATCH = 50  # completions generated at once locally
 # stories and manuals interleaved, so that any prefix of the set has both domains
 _PROMPTS_V1: tuple[str, ...] = tuple(PROMPTS[::3])
@@ -126,7 +126,7 @@ def _generate(model_dir: Path, plan: SamplingPlan) -> list[str]:
     import torch
     from transformers import AutoTokenizer
 
-    from ...outputs.chat import chat_prompt_ids
+    from ...outputs.chat import chat_prompt_ids, continuation_text
     from ...progress import track
     from ...weights.hf_model import load_model
 
@@ -158,7 +158,7 @@ def _generate(model_dir: Path, plan: SamplingPlan) -> list[str]:
                                        temperature=temperature if temperature > 0 else None, top_k=0, top_p=1.0,
                                        pad_token_id=pad, eos_token_id=None)
             for row, i in enumerate(batch):
-                out[i] = str(tokenizer.decode(generated[row, width:], skip_special_tokens=True))
+                out[i] = continuation_text(tokenizer, prompts[i], generated[row, width:].tolist())
     return out
 
 
