@@ -7,11 +7,13 @@ Part 1 inserts N synthetic entries (random unit summary vectors of the real widt
 for a zoo model's embedding: the first call reads the summary index (one query), later calls are
 the exact scan over the in-memory index. Goal: under 100 ms per shortlist at N = 10^5.
 
-Part 2 registers 64 random-init zoo llamas with ``add_many``: in process (1 worker), on a one-CPU
-local Ray cluster (the same serial work plus Ray's costs, so the difference per model is Ray's
-overhead) and on a two-worker local Ray cluster. Goal: close to 2x from 1 to 2 workers.
+Part 2 registers 64 random-init llamas with ``add_many``, at zoo size and wider: in process (1
+worker), on a one-CPU local Ray cluster (the same serial work plus Ray's costs, so the difference
+per model is Ray's overhead) and on a two-worker local Ray cluster, workers started and the
+package imported before the clock starts. Goal: close to 2x from 1 to 2 workers.
 
     LLM_LINEAGE_CACHE=/tmp/llc .venv/bin/python benchmarks/registry_scale.py [--entries 100000] [--models 64]
+        [--sizes zoo,wider]   (--entries 0: only part 2)
 """
 
 from __future__ import annotations
@@ -85,17 +87,34 @@ def shortlist_side_by_side(n: int) -> None:
                 server_cm.__exit__(None, None, None)
 
 
-def add_many_scaling(n_models: int) -> None:
+SIZES = {"zoo": {},  # hidden 64, 2 layers: 0.4 MB a model
+         "wider": {"hidden_size": 384, "intermediate_size": 1536, "num_hidden_layers": 6,
+                   "num_attention_heads": 6, "num_key_value_heads": 2}}  # 17 MB a model
+
+
+def _warm_up(ray) -> None:
+    """Start every worker and import the package there, as a long-running cluster has."""
+    def load() -> int:
+        import llm_lineage.registry.store  # noqa: F401
+
+        return 0
+
+    task = ray.remote(num_cpus=1)(load)
+    ray.get([task.remote() for _ in range(int(ray.cluster_resources().get("CPU", 1)))])
+
+
+def add_many_scaling(n_models: int, size: str) -> None:
     import ray
 
-    models = [zoo.build("llama", seed=2000 + i, train_steps=0) for i in range(n_models)]
-    print(f"\nadd-many of {n_models} zoo-size models (every registered method)")
+    models = [zoo.build("llama", seed=2000 + i, train_steps=0, **SIZES[size]) for i in range(n_models)]
+    print(f"\nadd-many of {n_models} {size}-size models (every method registry add runs by default)")
     times: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, workers, ray_cpus in (("in process, 1 worker", 1, None), ("Ray, 1 CPU", 2, 1),
                                          ("Ray, 2 workers", 2, 2)):
             if ray_cpus is not None:
                 ray.init(num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+                _warm_up(ray)
             with Registry(Path(tmp) / f"{label.replace(' ', '-').replace(',', '')}.sqlite", create=True) as reg:
                 start = time.perf_counter()
                 report = add_many(reg, models, workers=workers)
@@ -113,9 +132,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--models", type=int, default=64)
+    parser.add_argument("--sizes", default="zoo,wider", help="comma-separated: zoo, wider")
     args = parser.parse_args()
-    shortlist_side_by_side(args.entries)
-    add_many_scaling(args.models)
+    if args.entries:
+        shortlist_side_by_side(args.entries)
+    for size in args.sizes.split(","):
+        add_many_scaling(args.models, size)
 
 
 if __name__ == "__main__":
