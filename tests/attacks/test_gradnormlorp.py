@@ -65,3 +65,5 @@ def test_bad_options_are_input_errors(victim, tmp_path, options):
 
     with pytest.raises(InputError, match="gradnormlorp needs"):
         derive(victim, "gradnormlorp", tmp_path / "bad", steps=1, **options)
+    with pytest.raises(InputError, match="gradnormlorp needs"):  # the paper's hyphenated name is the same attack
+        derive(victim, "gradnorm-lorp", tmp_path / "bad", steps=1, **options)

@@ -85,32 +85,38 @@ def test_probe_reports_an_openai_like_endpoint(victim, tmp_path):
     assert "does not shift" in probe["strategies"]["topk-biased"]["unavailable"]
 
 
+def kill_mid_campaign(url: str, owner: Path, cache: Path, *args: str, after: int) -> int:
+    """Start ``verify`` against ``url``, kill -9 it once ``after`` answers are paid and the next request
+    is held unanswered at the server (so every earlier answer is committed); return the answers paid."""
+    client = subprocess.Popen([CLI, "verify", "--owner", str(owner), "--suspect", url, "--api-model", "m",
+                               "--cache", str(cache), "--concurrency", "1", "--json", *args],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while stats(url)["answered"] < after and time.monotonic() < deadline and client.poll() is None:
+            time.sleep(0.05)
+        httpx.post(url.removesuffix("/v1") + "/admin/pause", timeout=10)
+        while stats(url)["held"] < 1 and time.monotonic() < deadline and client.poll() is None:
+            time.sleep(0.02)
+        paid = stats(url)["answered"]
+        assert client.poll() is None, f"the client ended early: {client.stderr.read()[-2000:]}"
+        os.kill(client.pid, signal.SIGKILL)
+    finally:
+        client.kill()
+        client.wait(timeout=10)
+    httpx.post(url.removesuffix("/v1") + "/admin/resume", timeout=10)
+    for _ in range(100):  # the held request of the dead client is dropped, not answered
+        if stats(url)["abandoned"] == 1:
+            break
+        time.sleep(0.05)
+    assert after <= paid, "the campaign did not get going before the deadline"
+    return paid
+
+
 def test_killed_campaign_resumes_without_repeating_a_paid_query(victim, tmp_path):
     cache = tmp_path / "campaign.sqlite"
     with served(victim, "--max-top-logprobs", "5", "--admin") as url:
-        client = subprocess.Popen([CLI, "verify", "--owner", str(victim), "--suspect", url, "--api-model", "m",
-                                   "--cache", str(cache), "--concurrency", "1", "--json", *TOPK_ARGS],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            deadline = time.monotonic() + 120
-            while stats(url)["answered"] < 40 and time.monotonic() < deadline and client.poll() is None:
-                time.sleep(0.05)
-            # hold the next request unanswered: once it waits at the server, every earlier answer is committed
-            httpx.post(url.removesuffix("/v1") + "/admin/pause", timeout=10)
-            while stats(url)["held"] < 1 and time.monotonic() < deadline and client.poll() is None:
-                time.sleep(0.02)
-            paid_before = stats(url)["answered"]
-            assert client.poll() is None, f"the client ended early: {client.stderr.read()[-2000:]}"
-            os.kill(client.pid, signal.SIGKILL)
-        finally:
-            client.kill()
-            client.wait(timeout=10)
-        httpx.post(url.removesuffix("/v1") + "/admin/resume", timeout=10)
-        for _ in range(100):  # the held request of the dead client is dropped, not answered
-            if stats(url)["abandoned"] == 1:
-                break
-            time.sleep(0.05)
-        assert 40 <= paid_before, "the campaign did not get going before the deadline"
+        paid_before = kill_mid_campaign(url, victim, cache, *TOPK_ARGS, after=40)
         report = verify(victim, url, cache, "--resume", "--concurrency", "1", *TOPK_ARGS)
         after = stats(url)
     assert report["verdict"] == "derived"
@@ -180,27 +186,11 @@ def test_text_only_chat_server_gives_derived_and_unrelated(victim, unrelated_lla
 def test_killed_text_campaign_resumes_without_repeating_a_paid_query(victim, light_finetune, tmp_path):
     cache = tmp_path / "text.sqlite"
     with served(light_finetune, "--no-logprobs", "--admin") as url:
-        client = subprocess.Popen([CLI, "verify", "--owner", str(victim), "--suspect", url, "--api-model", "m",
-                                   "--cache", str(cache), "--concurrency", "1", "--json", *TEXT_ARGS],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            deadline = time.monotonic() + 120
-            while stats(url)["answered"] < 30 and time.monotonic() < deadline and client.poll() is None:
-                time.sleep(0.05)
-            httpx.post(url.removesuffix("/v1") + "/admin/pause", timeout=10)
-            while stats(url)["held"] < 1 and time.monotonic() < deadline and client.poll() is None:
-                time.sleep(0.02)
-            paid_before = stats(url)["answered"]
-            assert client.poll() is None, f"the client ended early: {client.stderr.read()[-2000:]}"
-            os.kill(client.pid, signal.SIGKILL)
-        finally:
-            client.kill()
-            client.wait(timeout=10)
-        httpx.post(url.removesuffix("/v1") + "/admin/resume", timeout=10)
-        assert 30 <= paid_before < 82
+        paid_before = kill_mid_campaign(url, victim, cache, *TEXT_ARGS, after=30)
+        assert paid_before < 82
         report = verify(victim, url, cache, "--resume", "--concurrency", "1", *TEXT_ARGS)
         after = stats(url)
     assert report["verdict"] == "derived"
-    assert after["repeated"] == 0  # no completion paid twice, counted at the server
+    assert after["repeated"] == 0 and after["abandoned"] == 1  # no completion paid twice, counted at the server
     assert report["endpoint"]["queries_cached"] >= paid_before
     assert report["endpoint"]["queries_used"] == after["answered"] - paid_before

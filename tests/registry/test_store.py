@@ -189,3 +189,17 @@ def test_the_in_memory_summary_index_follows_writes_from_another_process(registr
         reg.remove("b")
         reg.add(unrelated_llama, name="c", methods=[])  # same count, and SQLite may reuse the id
         assert other.summary_index().names == ["a", "c"]
+
+
+def test_an_attachment_is_kept_by_gc_checked_and_replaced(registry_at, victim):
+    with Registry(registry_at, create=True) as reg:
+        reg.add(victim, name="a", methods=[])
+        assert reg.attachment("stylometry") is None
+        first = reg.attach("stylometry", b"one")
+        assert reg.gc() == 0 and reg.check() == [] and reg.attachment("stylometry") == b"one"
+        reg.attach("stylometry", b"two")  # the old blob is collected, the new one kept
+        assert not reg.blob_path(first).exists() and reg.attachment("stylometry") == b"two"
+        reg.blob_path(reg.attach("stylometry", b"three")).write_bytes(b"tampered")
+        assert any("stylometry" in problem for problem in reg.check())
+        with pytest.raises(RegistryError, match="missing or altered"):
+            reg.attachment("stylometry")

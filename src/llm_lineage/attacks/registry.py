@@ -54,9 +54,14 @@ def load_kinds() -> dict[str, Callable[..., Any]]:
     return ATTACKS
 
 
+# other spellings people use for a kind (the GradNormLoRP paper's name, hyphenated)
+ALIASES = {"gradnorm-lorp": "gradnormlorp"}
+
+
 def derive(victim: str | Path, kind: str, out_dir: str | Path, *, progress: bool = False, **options: Any) -> Path:
     """Apply attack ``kind`` to ``victim`` and save the suspect in ``out_dir`` (reused if identical)."""
     load_kinds()
+    kind = ALIASES.get(kind, kind)
     if kind not in ATTACKS:
         raise InputError(f"unknown attack {kind!r}; choose from {', '.join(sorted(ATTACKS))}")
     out_dir = Path(out_dir)

@@ -94,3 +94,42 @@ def audit(bundle: BundleArg,
                          "share revealed": f"{100 * report.share_revealed:.1f}% of {report.bytes_total} bytes",
                          **({"endpoint": report.endpoint} if report.endpoint else {})},
                         as_json=as_json, title="audit passed")
+
+
+def prove_sketch(model: ModelArg, bundle: Annotated[Path, typer.Option("--bundle", help="The published bundle.",
+                                                                      show_default=False)],
+                 out: Annotated[Path, typer.Option("-o", "--out", help="Proof directory to write.", show_default=False)],
+                 key: Annotated[Path, typer.Option("--key", help="The bundle's Ed25519 private key (PEM).",
+                                                   show_default=False)],
+                 layer: Annotated[int, typer.Option("--layer", help="Block of the sketch (negative: from the end).")] = -1,
+                 rows: Annotated[int, typer.Option("--rows", help="Rows of W_Q and W_K in the sketch.")] = 8,
+                 tokens: Annotated[int, typer.Option("--tokens", help="Embedding rows in the sketch.")] = 4,
+                 srs: Annotated[Path | None, typer.Option(
+                     "--srs", help="KZG structured reference string of a public ceremony (default: generated "
+                                   "locally, for testing only).")] = None,
+                 as_json: JsonOpt = False) -> None:
+    """Zero-knowledge proof (ezkl) of a fingerprint sketch of MODEL, signed and bound to its bundle."""
+    from ..attest.zk import prove_sketch as prove
+
+    proof = prove(model, bundle, out, key_path=key, layer=layer, rows=rows, n_tokens=tokens, srs=srs)
+    _render.attestation({"proof": str(proof.path), "parameter hash": proof.statement["parameter_hash"],
+                         "srs": proof.statement["srs"], "seconds": proof.seconds,
+                         "publish": "settings.json, vk.key, proof.json, statement.json, statement.sig "
+                                    "(never private/)"}, as_json=as_json, title="sketch proven")
+
+
+def verify_sketch(bundle: BundleArg,
+                  proof: Annotated[Path, typer.Argument(help="A proof directory from `prove-sketch`.",
+                                                        show_default=False)],
+                  srs: Annotated[Path | None, typer.Option("--srs", help="The SRS the proof was made with.")] = None,
+                  weights: Annotated[Path | None, typer.Option(
+                      "--weights", help="The committed model, in an audit: check the proof is of its weights.")] = None,
+                  as_json: JsonOpt = False) -> None:
+    """Verify a sketch proof: signature, bundle root, public instances, the ZK proof (and the weights)."""
+    from ..attest.zk import verify_sketch as verify
+
+    statement = verify(bundle, proof, srs=srs, weights=weights)
+    _render.attestation({"proof": "verifies", "bundle root": statement["bundle_root"],
+                         "parameter hash": statement["parameter_hash"], "srs": statement["srs"],
+                         "weights": "match" if weights is not None else "not checked (pass --weights in an audit)"},
+                        as_json=as_json, title="sketch proof checks out")

@@ -408,7 +408,7 @@ class Registry:
         removed = 0
         with self._write() as conn:
             used = {row[0] for row in conn.execute("SELECT blob FROM fingerprints WHERE blob IS NOT NULL")}
-            used |= {row[0] for row in conn.execute(f"SELECT value FROM meta WHERE key LIKE '{ATTACHED}%'")}
+            used |= {row[0] for row in conn.execute("SELECT value FROM meta WHERE key LIKE ?", (ATTACHED + "%",))}
             for path in self._blob_files():
                 if path.stem not in used:
                     path.unlink(missing_ok=True)
@@ -496,7 +496,7 @@ class Registry:
                     problems.append(f"{entry.name}: {stored.method} blob {path.name} is missing")
                 elif sha256_file(path) != stored.blob:
                     problems.append(f"{entry.name}: {stored.method} blob {path.name} was altered")
-        for key, sha in self._read(f"SELECT key, value FROM meta WHERE key LIKE '{ATTACHED}%'"):
+        for key, sha in self._read("SELECT key, value FROM meta WHERE key LIKE ?", (ATTACHED + "%",)):
             used.add(sha)
             path = self.blob_path(sha)
             if not path.is_file() or sha256_file(path) != sha:

@@ -21,7 +21,7 @@ def test_least_frequent_drops_specials_and_prefers_rare_tokens(victim: Path) -> 
     assert len(ids) == 50 and not set(ids.tolist()) & special
     assert list(ids) == sorted(ids)
     path = victim / "tokenizer.json"
-    counts = tokens._corpus_counts(str(path), path.stat().st_mtime_ns, ckpt.config.vocab_size)
+    counts = tokens._corpus_counts(str(path), ckpt.config.vocab_size)
     rest = np.setdiff1d(np.arange(ckpt.config.vocab_size), np.concatenate([ids, sorted(special)]))
     assert counts[ids].max() <= counts[rest].min()
     everything = tokens.least_frequent_ids(ckpt, 4096)  # more than the vocabulary: all non-special ids

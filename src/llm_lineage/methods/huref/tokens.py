@@ -160,7 +160,7 @@ def shared_token_ids(owner: Checkpoint, suspect: Checkpoint, n: int = 4096) -> t
 def _rarity_order(ckpt: Checkpoint, ids: np.ndarray) -> np.ndarray:
     """Positions of ``ids`` from rarest to most frequent."""
     path = _tokenizer_file(ckpt)
-    counts = (_corpus_counts(str(path), path.stat().st_mtime_ns, ckpt.config.vocab_size)[ids]
+    counts = (_corpus_counts(str(path), ckpt.config.vocab_size)[ids]
               if path is not None else np.zeros(len(ids), dtype=np.int64))
     return np.lexsort((-ids, counts))
 
