@@ -5,28 +5,28 @@ For suspects that return only text (chat APIs without log-probs, or log-probs th
 text the owner's model finds far more likely than any unrelated model does.
 
 Statistic. The suspect is sampled on a fixed, versioned prompt set (``sample.py``: every prompt
-at every temperature, decoding recorded). For each completion ``c`` of prompt ``p``::
+at every temperature, decoding recorded). Every completion ``c`` of prompt ``p`` is scored per
+byte, ``l_m(c) = log p_m(c | p) / bytes(c)``, by the owner and by each reference model ``m`` (any
+tokenizer: each reads the text with its own tokens). The suspect's *peers* are the references
+that explain its text best (median ``l``; all within ``FIT_MARGIN`` of the best, at least
+``PEERS``). The score is the median over completions of ``l_owner(c) - mean_{r in peers} l_r(c)``,
+averaged over leaving each peer out of the mean. A derived model writes text the owner explains
+better than unrelated writers of the same kind do; measuring against the *closest* writers keeps
+a suspect that merely writes in the owner's domain from gaining (measured: with a panel mixing
+the zoo's story models and real TinyStories models, a mean over the whole panel gave unrelated
+zoo siblings 0.80 nats/byte, more than the owner's own copy). Without references the baseline is
+zlib's conditional code length (Carlini et al. 2021) and nothing can be calibrated.
 
-    d(c) = log p_owner(c | p) / bytes(c)  -  max_r log p_r(c | p) / bytes(c)
-
-over a baseline panel of unrelated reference models ``r`` (any tokenizer: text is scored per
-byte, each model with its own tokens); the score is the median of ``d`` over completions. The
-max makes the owner beat the *best* unrelated explanation of each text, so a suspect that writes
-in the owner's domain but not in its idiosyncrasies gains nothing (measured: a mean baseline
-called unrelated same-domain siblings related once cross-domain references joined the panel).
-Without references the baseline is zlib's conditional code length (Carlini et al. 2021), and
-the method cannot calibrate: ``inconclusive``.
-
-Null and p-value. The null is *unrelated models*, not prompts: every reference ``r_j`` is
-sampled on the same plan as a pseudo-suspect and scored against the owner with the panel
-minus itself. Those k scores are draws of "an unrelated model's score"; the suspect's score
-(panel of all k, which only raises the max: conservative) gets the Student-t prediction
-p-value of one new draw (``stats.calibrate``, df = k - 1). A sign-flip or permutation test over
-prompts would be invalid here (under the null the prompts are fixed; what varies is the model),
-and a permutation over models cannot go below 1 / (k + 1): with the handful of references an
-owner has, never below 0.01. Validity needs the references to be exchangeable with an unrelated
-suspect as writers: include references of the suspect's kind (its domain, its size) and several
-of them; with fewer than three the verdict is ``inconclusive`` with how to fix it.
+Null and p-value. The null is *unrelated models*, not prompts: each peer is sampled on the same
+plan as a pseudo-suspect and scored the same way against the other peers (its own left out).
+Those scores are draws of "an unrelated writer of the suspect's kind"; the suspect's score gets
+the Student-t prediction p-value of one new draw (``stats.calibrate``, df = peers - 1). A
+sign-flip or permutation test over prompts would be invalid here (under the null the prompts are
+fixed; what varies is the model), and a permutation over k models cannot go below 1 / (k + 1).
+Validity needs the peers to be exchangeable with an unrelated suspect as writers, so the verdict
+is ``inconclusive`` with what to add when there are fewer than three, or when the peers explain
+the suspect's text ``FIT_MARGIN`` worse than they explain each other's (no reference writes like
+the suspect: the null is not of its kind).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from .score import per_byte_loglik, zlib_per_byte
 
 FIT_MARGIN = 0.5  # nats per byte: a suspect this much less likely under its peers than they are under each other
 PEERS = 3  # closest writers: the baseline and the null; the fewest a t-prediction null can rest on
-NULL_SOURCE = "text: unrelated reference models' own samples, each against the owner and the other references"
+NULL_SOURCE = "text: the suspect's closest unrelated writers' own samples, each against the owner and the other peers"
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class TextConfig:
     seed: int = 0
     api: str = "completions"                # how the suspect is sampled; references are sampled alike
     alpha: float = 0.01
-    baseline: tuple[str, ...] = ()          # the panel the owner must beat (set by verify; empty: zlib)
+    baseline: tuple[str, ...] = ()          # the peers the owner must beat (set by verify; empty: zlib)
 
     def plan(self) -> SamplingPlan:
         return SamplingPlan(prompt_set(self.n_prompts), tuple(float(t) for t in self.temperatures),
@@ -69,12 +69,12 @@ class TextConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TextResult(Result):
-    """``score``: median per-byte log-likelihood advantage of the owner over the best reference."""
+    """``score``: median per-byte log-likelihood advantage of the owner over the suspect's peers."""
 
     n_completions: int
-    owner_better_share: float   # completions the owner explains better than the whole panel
+    owner_better_share: float   # completions the owner explains better than the peers' mean
     baseline: str               # what the owner was measured against
-    api: str                    # how the suspect was sampled: local, completions or chat
+    api: str                    # how the suspect was sampled: completions or chat
     prompt_set: str
     z_score: float = math.nan
 
@@ -86,8 +86,8 @@ class TextMethod(Method[TextSample, TextConfig, TextResult]):
     kind = Kind.TEXT
     config_cls = TextConfig
     fingerprint_cls = (TextSample,)
-    describe = ("the owner's log-likelihood of the suspect's sampled text against the best of unrelated models; "
-                "needs only text, any tokenizer; survives fine-tuning that keeps the owner's style")
+    describe = ("the owner's log-likelihood of the suspect's sampled text against its closest unrelated writers; "
+                "needs only text, any tokenizer; survives quantisation, pruning and light tuning")
 
     def fingerprint(self, source: Any, config: TextConfig) -> TextSample:
         return sample_local(source.path, config.plan())
