@@ -81,9 +81,6 @@ class TextSample:
         """(prompt, completion) of each completion."""
         return [(self.prompts[int(i)], c) for i, c in zip(self.prompt_index, self.completions, strict=True)]
 
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.pairs()).encode()).hexdigest()[:16]
-
 
 def _arrays(plan: SamplingPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     calls = plan.calls()
