@@ -113,16 +113,21 @@ def kill_mid_campaign(url: str, owner: Path, cache: Path, *args: str, after: int
     return paid
 
 
-def test_killed_campaign_resumes_without_repeating_a_paid_query(victim, tmp_path):
-    cache = tmp_path / "campaign.sqlite"
-    with served(victim, "--max-top-logprobs", "5", "--admin") as url:
-        paid_before = kill_mid_campaign(url, victim, cache, *TOPK_ARGS, after=40)
-        report = verify(victim, url, cache, "--resume", "--concurrency", "1", *TOPK_ARGS)
-        after = stats(url)
+def resume_pays_only_the_rest(url: str, owner: Path, cache: Path, paid_before: int, *args: str) -> None:
+    """Resume a killed campaign: derived, and no query answered twice at the server."""
+    report = verify(owner, url, cache, "--resume", "--concurrency", "1", *args)
+    after = stats(url)
     assert report["verdict"] == "derived"
     assert after["repeated"] == 0 and after["abandoned"] == 1  # no query paid twice, counted at the server
     assert report["endpoint"]["queries_cached"] >= paid_before
     assert report["endpoint"]["queries_used"] == after["answered"] - paid_before
+
+
+def test_killed_campaign_resumes_without_repeating_a_paid_query(victim, tmp_path):
+    cache = tmp_path / "campaign.sqlite"
+    with served(victim, "--max-top-logprobs", "5", "--admin") as url:
+        paid_before = kill_mid_campaign(url, victim, cache, *TOPK_ARGS, after=40)
+        resume_pays_only_the_rest(url, victim, cache, paid_before, *TOPK_ARGS)
 
 
 def test_faults_at_20_percent_still_give_the_right_verdicts(victim, unrelated_llama, tmp_path):
@@ -188,9 +193,4 @@ def test_killed_text_campaign_resumes_without_repeating_a_paid_query(victim, lig
     with served(light_finetune, "--no-logprobs", "--admin") as url:
         paid_before = kill_mid_campaign(url, victim, cache, *TEXT_ARGS, after=30)
         assert paid_before < 82
-        report = verify(victim, url, cache, "--resume", "--concurrency", "1", *TEXT_ARGS)
-        after = stats(url)
-    assert report["verdict"] == "derived"
-    assert after["repeated"] == 0 and after["abandoned"] == 1  # no completion paid twice, counted at the server
-    assert report["endpoint"]["queries_cached"] >= paid_before
-    assert report["endpoint"]["queries_used"] == after["answered"] - paid_before
+        resume_pays_only_the_rest(url, victim, cache, paid_before, *TEXT_ARGS)

@@ -64,7 +64,7 @@ def probe(endpoint: OpenAIEndpoint, *, prompt: str = PROBE_PROMPT) -> ProbeResul
     vocab = endpoint.vocab_size
 
     # 0. the chat API, for the record (and for text-only verification when completions are absent)
-    chat = chat_offered(endpoint, prompt)
+    chat = api_offered(endpoint, "chat", prompt)
 
     # 1. log-probs at all, and whether tokens come back as ids
     try:
@@ -112,10 +112,10 @@ def probe(endpoint: OpenAIEndpoint, *, prompt: str = PROBE_PROMPT) -> ProbeResul
     return result
 
 
-def chat_offered(endpoint: OpenAIEndpoint, prompt: str = PROBE_PROMPT) -> bool:
-    """Whether the endpoint answers one greedy token through ``/v1/chat/completions``."""
+def api_offered(endpoint: OpenAIEndpoint, api: str, prompt: str = PROBE_PROMPT) -> bool:
+    """Whether the endpoint answers one greedy token through ``api`` ("completions" or "chat")."""
     try:
-        endpoint.sample(prompt, api="chat", max_tokens=1, temperature=0.0, seed=0, max_retries=1)
+        endpoint.sample(prompt, api=api, max_tokens=1, temperature=0.0, seed=0, max_retries=1)
     except (EndpointRejected, EndpointMalformed, EndpointUnavailable):
         return False
     return True

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ...errors import EndpointMalformed, EndpointRejected, EndpointUnavailable, EndpointUnsupported, InputError
+from ...errors import EndpointUnsupported, InputError
 from ...outputs.cache import QueryCache
 from ...outputs.campaign import default_cache_path
 from ...outputs.openai_endpoint import OpenAIEndpoint, RetryPolicy
-from ...outputs.probe import PROBE_PROMPT, chat_offered
+from ...outputs.probe import api_offered
 from .method import TEXT, TextConfig, TextResult
 from .sample import sample_endpoint
 
@@ -76,7 +76,7 @@ class TextEndpoint:
         try:
             self.endpoint = OpenAIEndpoint(url, api_model, vocab_size=0, api_key_env=api_key_env, cache=self.cache,
                                            concurrency=concurrency, retry=retry)
-            self.completions, self.chat = _completions_offered(self.endpoint), chat_offered(self.endpoint)
+            self.completions, self.chat = api_offered(self.endpoint, "completions"), api_offered(self.endpoint, "chat")
             self.api = ("completions" if self.completions else "chat") if api == "auto" else api
             if not (self.completions if self.api == "completions" else self.chat):
                 offered = [name for name, ok in (("completions", self.completions), ("chat", self.chat)) if ok]
@@ -97,11 +97,3 @@ class TextEndpoint:
 
     def __exit__(self, *exc: object) -> None:
         self.cache.close()
-
-
-def _completions_offered(endpoint: OpenAIEndpoint) -> bool:
-    try:
-        endpoint.sample(PROBE_PROMPT, api="completions", max_tokens=1, temperature=0.0, seed=0, max_retries=1)
-    except (EndpointRejected, EndpointMalformed, EndpointUnavailable):
-        return False
-    return True
