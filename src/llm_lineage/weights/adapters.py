@@ -105,22 +105,28 @@ RoleKey = tuple[str, int | None, int | None]  # (role, layer, expert)
 
 
 def map_keys(keys: list[str], adapter: Adapter) -> tuple[dict[RoleKey, str], list[str]]:
-    """Assign every key a role; return the mapping and the keys no pattern claimed."""
+    """Assign every key a role; return the mapping and the keys no role took: those no pattern
+    claimed and those whose role an earlier key already holds (two norms read as one must show)."""
     roles: dict[RoleKey, str] = {}
     unmapped: list[str] = []
+
+    def claim(role: RoleKey, key: str) -> None:
+        if roles.setdefault(role, key) != key:
+            unmapped.append(key)
+
     for key in keys:
         if m := _LAYER_RE.match(key):
             found = adapter.layer_role(m["rest"])
             if found:
                 role, expert = found
                 suffix = "" if m["kind"] == "weight" else ".bias"
-                roles.setdefault((role + suffix, int(m["layer"]), expert), key)
+                claim((role + suffix, int(m["layer"]), expert), key)
                 continue
         elif m := _GLOBAL_RE.match(key):
             for pattern, role in _GLOBAL_SUFFIXES:
                 if re.fullmatch(pattern, m["name"]):
                     suffix = "" if m["kind"] == "weight" else ".bias"
-                    roles.setdefault((role + suffix, None, None), key)
+                    claim((role + suffix, None, None), key)
                     break
             else:
                 unmapped.append(key)

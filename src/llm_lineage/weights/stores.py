@@ -247,9 +247,15 @@ _GGUF_LAYER = {
     "ffn_gate_inp": "mlp.gate", "ffn_gate_exps": "mlp.experts.gate_proj",
     "ffn_up_exps": "mlp.experts.up_proj", "ffn_down_exps": "mlp.experts.down_proj",
 }
+# gemma2/3 have four norms a layer: llama.cpp's ffn_norm is their pre-feed-forward norm, and the
+# post-attention norm has a name of its own
+_GGUF_LAYER_GEMMA = {**_GGUF_LAYER, "ffn_norm": "pre_feedforward_layernorm"}
 _GGUF_GLOBAL = {"token_embd": "model.embed_tokens", "output": "lm_head", "output_norm": "model.norm"}
 # llama.cpp's converter interleaves Q/K rows for these architectures (its `permute`)
 _GGUF_PERMUTED_QK = {"llama"}
+# ... and stores gemma's RMSNorm gains as (1 + w), where Hugging Face stores w and adds 1 in the
+# forward pass; reading them back as w keeps one convention (``norm_weight_offset``) for both formats
+_GGUF_NORM_PLUS_ONE = {"gemma", "gemma2", "gemma3", "gemma3n"}
 
 
 class GGUFStore:
@@ -269,15 +275,19 @@ class GGUFStore:
         self.tokens = fields.get("tokenizer.ggml.tokens")
         self.token_types = fields.get("tokenizer.ggml.token_type")
         self.arch = str(self.metadata.get("general.architecture", "llama"))
-        self._tensors = {self._hf_name(t.name): t for t in self._header.tensors}
+        layer_names = _GGUF_LAYER_GEMMA if self.arch in ("gemma2", "gemma3") else _GGUF_LAYER
+        self._tensors = {}
+        for t in self._header.tensors:  # a name already taken stays as GGUF spells it: unmapped, never dropped
+            name = self._hf_name(t.name, layer_names)
+            self._tensors[name if name not in self._tensors else t.name] = t
         cfg = self.config_dict()
         self._qk_heads = {"q_proj": cfg["num_attention_heads"], "k_proj": cfg["num_key_value_heads"]}
 
     @staticmethod
-    def _hf_name(name: str) -> str:
+    def _hf_name(name: str, layer_names: dict[str, str]) -> str:
         stem, _, kind = name.rpartition(".")
         if m := re.fullmatch(r"blk\.(\d+)\.(\w+)", stem):
-            mapped = _GGUF_LAYER.get(m.group(2), m.group(2))
+            mapped = layer_names.get(m.group(2), m.group(2))
             return f"model.layers.{m.group(1)}.{mapped}.{kind}"
         return f"{_GGUF_GLOBAL.get(stem, stem)}.{kind}"
 
@@ -288,8 +298,7 @@ class GGUFStore:
         vocab = md.get(f"{a}.vocab_size") or (len(self.tokens) if self.tokens else None)
         head_dim = md.get(f"{a}.attention.key_length") or hidden // n_heads
         return {
-            "model_type": {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gemma": "gemma",
-                           "gemma2": "gemma2", "phi3": "phi3"}.get(a, a),
+            "model_type": "gemma3_text" if a == "gemma3" else a,
             "architectures": [f"gguf:{a}"],
             "hidden_size": hidden,
             "num_hidden_layers": int(md[f"{a}.block_count"]),
@@ -300,6 +309,9 @@ class GGUFStore:
             "vocab_size": int(vocab) if vocab else None,
             "tie_word_embeddings": "lm_head.weight" not in self._tensors,
             "num_local_experts": md.get(f"{a}.expert_count"),
+            "rope_theta": md.get(f"{a}.rope.freq_base"),
+            "rms_norm_eps": md.get(f"{a}.attention.layer_norm_rms_epsilon"),
+            "max_position_embeddings": md.get(f"{a}.context_length"),
             "gguf_file_type": md.get("general.file_type"),
             "name": md.get("general.name"),
         }
@@ -326,6 +338,8 @@ class GGUFStore:
         arr = np.asarray(dequantize(self._header.data(t), t.tensor_type), dtype=np.float32).reshape(self.shape(key))
         if self.arch in _GGUF_PERMUTED_QK and key.endswith(("q_proj.weight", "k_proj.weight")):
             arr = _unpermute_qk(arr, self._qk_heads[key.rsplit(".", 2)[-2]])
+        if self.arch in _GGUF_NORM_PLUS_ONE and key.endswith("norm.weight"):
+            arr = arr - np.float32(1.0)
         return arr.astype(dtype, copy=False)
 
     def get_rows(self, key: str, rows: np.ndarray, dtype: np.dtype | type = np.float32) -> np.ndarray:

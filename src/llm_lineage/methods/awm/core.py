@@ -29,10 +29,12 @@ models. Two nulls that need no reference model, combined by Bonferroni
 * ``p_match``: heads matched by linear assignment twice, on the per-head QK CKA and on the per-head
   VO CKA; ``K_l`` heads are paired alike by both. A derived model pairs every head alike whatever
   head permutation was applied. If the two matchings of independent models are unrelated,
-  ``P(K_l >= k) <= 1 / k!`` (fixed points of a random permutation), and the layers' bounds are
-  combined by Fisher's method. As for ``tracing``, this rests on that extra assumption; the
-  calibration benchmark measures it. With four heads a layer can give at most 1/24, so small
-  models need several layers.
+  ``P(K_l >= k) <= 1 / k!`` (fixed points of a random permutation). As for ``tracing``, that is an
+  assumption, and real models trained on similar text can break it in a few layers, so the layers
+  are combined as ``tracing`` combines them (:mod:`llm_lineage.stats.matching`): the median-rank
+  ``K`` over the paired layers, the bound assumed for all but a quarter of the candidate layer
+  pairs (Fisher's method, used before, let one such layer decide). The calibration benchmark
+  measures it. With eight heads a layer can give at most 1/8!, so small models need several layers.
 
 A null of unrelated *reference* models for the aligned score was tried and dropped: on the real
 independent pairs here the aligned CKA of other-data references sits below that of independent
@@ -56,11 +58,10 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.special import gammaln
-from scipy.stats import chi2
 
 from ...errors import ConfigError
 from ...stats import NullCalibration, verdict_of
+from ...stats.matching import log10_p_matching
 from ...weights import Checkpoint
 from ..alignment import residual_alignment
 from ..base import Kind, Method, Result
@@ -202,15 +203,15 @@ def head_permutation_p(tables: list[tuple[np.ndarray, np.ndarray]], suspect: lis
     return observed, (1 + at_least) / (n_permutations + 1)
 
 
-def head_matching_p(tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, tuple[int, ...]]:
-    """Fisher's combination over layers of ``1 / K_l!``, ``K_l`` the heads both matchings pair alike."""
+def head_matching_p(tables: list[tuple[np.ndarray, np.ndarray]], n_candidates: int) -> tuple[float, tuple[int, ...]]:
+    """The matching p-value over the paired layers (``n_candidates`` layer pairs could have been
+    paired), ``K_l`` the heads both matchings pair alike."""
     agreements = []
     for qk, vo in tables:
         by_qk = linear_sum_assignment(qk, maximize=True)[1]
         by_vo = linear_sum_assignment(vo, maximize=True)[1]
         agreements.append(int(np.sum(by_qk == by_vo)))
-    statistic = 2.0 * sum(float(gammaln(k + 1)) for k in agreements)  # -2 sum log(1 / k!)
-    return float(chi2.sf(statistic, df=2 * len(agreements))), tuple(agreements)
+    return 10.0 ** log10_p_matching(agreements, n_candidates), tuple(agreements)
 
 
 def aligned_cka(owner: Checkpoint, suspect: Checkpoint, config: AWMConfig, *, exact: bool = True) -> AWMResult:
@@ -239,7 +240,8 @@ def aligned_cka(owner: Checkpoint, suspect: Checkpoint, config: AWMConfig, *, ex
         tables = [_head_tables(_layer(owner, i, rows, None, per_head=True),
                                _layer(suspect, j, rows, rotation, per_head=True)) for i, j in pairs]
         head_score, p_heads = head_permutation_p(tables, [b for _, b in paired], config.n_permutations, rng)
-        p_match, agreements = head_matching_p(tables)
+        n_candidates = owner.n_layers * (1 if owner.n_layers == suspect.n_layers else suspect.n_layers)
+        p_match, agreements = head_matching_p(tables, n_candidates)
     available = [p for p in (p_heads, p_match) if math.isfinite(p)]
     p_value = min(1.0, len(available) * min(available)) if available else math.nan
     verdict = verdict_of(p_value, alpha=config.alpha, unrelated_above=config.unrelated_above)

@@ -14,6 +14,9 @@ class TracingConfig:
         FFN units of the owner tested per layer: a seeded subset, chosen before looking at either
         model, so validity is unaffected; it bounds the assignment problem (``max_units`` x the
         suspect's units) for 7B-sized layers.
+    screen_units : int
+        Owner units per layer in the screen that pairs layers when depths differ (greedy gate/up
+        agreement against every suspect unit, no assignment solved).
     n_permutations : int
         Random unit permutations of the exact test; its smallest p-value is ``1 / (n + 1)``.
     n_tokens : int
@@ -23,13 +26,18 @@ class TracingConfig:
         p-value below which the verdict is ``derived``.
     unrelated_above : float
         p-value above which the verdict is ``unrelated``; in between, ``inconclusive``.
+    max_alignment_residual : float
+        Relative Procrustes residual of the embeddings above which the residual streams align as
+        poorly as unrelated models' (0.87-0.98 measured): never ``derived`` there.
     seed : int
         Seeds the unit subset and the permutations.
     """
 
     max_units: int = 1024
+    screen_units: int = 128
     n_permutations: int = 999
     n_tokens: int = 8192
     alpha: float = 0.01
     unrelated_above: float = 0.1
+    max_alignment_residual: float = 0.6
     seed: int = 0
