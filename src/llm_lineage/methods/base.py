@@ -63,10 +63,18 @@ class Result:
     n_queries: int | None = None        # black-box: queries paid for the evidence
     owner: str = ""
     suspect: str = ""
+    log10_p: float = math.nan           # log10 p where the test gives p below what a float holds (1e-308)
 
     @property
     def note(self) -> str:
         return "; ".join(self.notes)
+
+    @property
+    def neg_log10_p(self) -> float:
+        """``-log10 p``, as large as the test gives it (a p-value of 0.0 is an underflow, not a certainty)."""
+        if math.isfinite(self.log10_p):
+            return -self.log10_p
+        return -math.log10(self.p_value) if self.p_value > 0 else math.inf
 
 
 FP = TypeVar("FP")

@@ -1,14 +1,23 @@
 r"""Verdicts for one candidate owner: per method, then across methods, then across candidates.
 
-Per method, two nulls must both be passed: the method's own calibration (its ``compare`` result's
-p-value and verdict) and the *registry null*, the scores of the candidate owner against the other
-registered models, which are unrelated to it unless the registry holds its relatives (then the null
-is conservative: it can make a descendant inconclusive, never make a stranger ``derived``). The
-registry null is small, so its p-value is the Student-t prediction p-value of
-:class:`~llm_lineage.stats.NullCalibration` (parametric even above 100 scores, so that 200
-registered models can still give p below 1/201)::
+Per method, the null depends on what the method's own p-value rests on:
 
-    p_method = max(p_own, p_registry)
+* **Methods with an exact null** (``tracing``, ``awm``: ``Method.exact_null``) decide on their own
+  p-value. It is valid for the pair by construction (the suspect's units or heads are exchangeable
+  under independence), whatever else is registered, so a second null adds no validity; it only
+  adds a floor. The registry null is a Student-t prediction over a handful of other entries (most
+  of them relatives in a family-heavy registry), which cannot go much below 1e-3: with it no
+  registry of more than a few dozen entries could draw an edge, since Holm over the ~10^6 candidate
+  pairs of a 10^5-model hub needs p below 1e-8. Their p-values are carried as small as the test
+  gives them (``neg_log10_p``; a float p of 0.0 is an underflow).
+* **Reference-calibrated methods** must pass two nulls: their own calibration and the *registry
+  null*, the scores of the candidate owner against the other registered models, which are
+  unrelated to it unless the registry holds its relatives (then the null is conservative: it can
+  make a descendant inconclusive, never make a stranger ``derived``). The registry null is small,
+  so its p-value is the Student-t prediction p-value of :class:`~llm_lineage.stats.NullCalibration`
+  (parametric even above 100 scores, so that 200 registered models can still give p below 1/201)::
+
+      p_method = max(p_own, p_registry)
 
 Across the m methods that apply, the family-wise error is held with Bonferroni (the methods read
 the same weights, so their p-values are not independent and Fisher's product would overstate)::
@@ -48,11 +57,20 @@ class MethodEvidence:
     registry_p_value: float
     registry_null_n: int       # other registered models in the registry null
     note: str = ""             # why it cannot apply, or what to know about its null
+    neg_log10_p: float = math.nan   # -log10 p_value, as large as the test gives it
+    exact: bool = False        # decided on the method's own exact null (the registry null not used)
 
 
 def not_applicable(method: str, kind: str, reason: str) -> MethodEvidence:
     nan = math.nan
     return MethodEvidence(method, kind, False, nan, nan, None, nan, None, nan, 0, reason)
+
+
+def exact_evidence(method: str, kind: str, score: float, own_p: float, own_verdict: Verdict,
+                   neg_log10_p: float, note: str = "") -> MethodEvidence:
+    """A method with an exact null: its own p-value and verdict decide (see the module docstring)."""
+    return MethodEvidence(method, kind, True, float(score), float(own_p), own_verdict, float(own_p), own_verdict,
+                          math.nan, 0, note, neg_log10_p=neg_log10_p, exact=True)
 
 
 def registry_p_value(score: float, null: NullCalibration) -> float:
@@ -81,7 +99,11 @@ def method_evidence(method: str, kind: str, score: float, own_p: float, own_verd
     verdict = _both(own_verdict, reg_verdict)
     p = _nanmax(own_p, p_reg)
     return MethodEvidence(method, kind, True, float(score), p, verdict, float(own_p), own_verdict,
-                          p_reg, null.n, note)
+                          p_reg, null.n, note, neg_log10_p=_neg_log10(p))
+
+
+def _neg_log10(p: float) -> float:
+    return math.nan if math.isnan(p) else (-math.log10(p) if p > 0 else math.inf)
 
 
 def _both(own: Verdict | None, registry: Verdict | None) -> Verdict:
@@ -109,6 +131,7 @@ class CandidateVerdict:
     disagree: tuple[str, ...]       # methods that apply but say otherwise
     cannot_apply: tuple[str, ...]
     explanation: str
+    neg_log10_p: float = math.nan   # -log10 of the family-wise p, as large as the methods give it
 
 
 def candidate_verdict(evidence: dict[str, MethodEvidence], alpha: float) -> CandidateVerdict:
@@ -120,6 +143,8 @@ def candidate_verdict(evidence: dict[str, MethodEvidence], alpha: float) -> Cand
                                 "no method could be applied" + (f" ({reasons})" if reasons else ""))
     ps = [e.p_value for e in applicable.values() if not math.isnan(e.p_value)]
     p = min(1.0, len(applicable) * min(ps)) if ps else math.nan
+    strongest = max((e.neg_log10_p for e in applicable.values() if not math.isnan(e.neg_log10_p)), default=math.nan)
+    neg_log10_p = max(0.0, strongest - math.log10(len(applicable))) if not math.isnan(strongest) else math.nan
     verdicts = {m: e.verdict for m, e in applicable.items()}
     if not math.isnan(p) and p < alpha and Verdict.DERIVED in verdicts.values():
         verdict = Verdict.DERIVED
@@ -135,7 +160,7 @@ def candidate_verdict(evidence: dict[str, MethodEvidence], alpha: float) -> Cand
     parts.append(f"family-wise p = {format_p(p)} over {len(applicable)} method(s)")
     if cannot:
         parts.append(f"cannot apply: {reasons}")
-    return CandidateVerdict(verdict, p, agree, disagree, cannot, "; ".join(parts))
+    return CandidateVerdict(verdict, p, agree, disagree, cannot, "; ".join(parts), neg_log10_p)
 
 
 def rank_key(verdict: Verdict, p_value: float, summary_score: float) -> tuple[int, float, float]:

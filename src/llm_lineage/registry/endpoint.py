@@ -135,7 +135,7 @@ def _candidate(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], toke
     evidence[METHOD] = _subspace_evidence(entry, scores, keyed, tokenizer_of, null_size, alpha)
     cv = candidate_verdict(evidence, alpha)
     return Candidate(entry.name, cv.verdict, cv.p_value, math.nan, {m: e.score for m, e in evidence.items()},
-                     evidence, cv.agree, cv.disagree, cv.cannot_apply, cv.explanation)
+                     evidence, cv.agree, cv.disagree, cv.cannot_apply, cv.explanation, cv.neg_log10_p)
 
 
 def _subspace_evidence(entry: Entry, scores: Mapping[str, Any], keyed: list[Entry], tokenizer_of: Mapping[str, Any],

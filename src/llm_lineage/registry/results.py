@@ -29,6 +29,7 @@ class Candidate:
     disagree: tuple[str, ...]
     cannot_apply: tuple[str, ...]
     explanation: str
+    neg_log10_p: float = float("nan")    # -log10 p_value, as large as the methods give it
 
 
 @dataclass(frozen=True)

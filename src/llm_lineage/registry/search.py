@@ -30,7 +30,8 @@ from ..outputs.source import is_url
 from ..progress import track
 from ..stats import NullCalibration, calibrate, decide
 from ..weights import Checkpoint, open_checkpoint
-from .combine import MethodEvidence, candidate_verdict, method_evidence, not_applicable, overall_verdict, rank_key
+from .combine import (MethodEvidence, candidate_verdict, exact_evidence, method_evidence, not_applicable,
+                      overall_verdict, rank_key)
 from .results import Candidate, SearchResult, evenly_spaced, owner_lacks, same_weights
 from .store import Entry, Registry
 from .summary import embedding_rows, summarise
@@ -138,7 +139,7 @@ class Comparer:
         cv = candidate_verdict(evidence, self.alpha)
         return Candidate(entry.name, cv.verdict, cv.p_value, float(short.scores[index]),
                          {m: e.score for m, e in evidence.items()}, evidence, cv.agree, cv.disagree,
-                         cv.cannot_apply, cv.explanation)
+                         cv.cannot_apply, cv.explanation, cv.neg_log10_p)
 
     # --- the shortlist statistic, judged like a method ---------------------------------------
 
@@ -187,6 +188,15 @@ class Comparer:
             return not_applicable(method, kind, f"suspect: {suspect_fp}")
         owner_fp = self._owner_fp(entry.name, method)
         config = spec.default_config()
+        if spec.exact_null:  # its own null is valid for the pair: no registry null (combine.py says why)
+            try:
+                result = spec.compare(owner_fp, suspect_fp, null=None, config=config)
+            except LineageError as exc:
+                return not_applicable(method, kind, str(exc))
+            if not math.isfinite(float(result.p_value)):
+                return not_applicable(method, kind, result.note or "no p-value for this pair")
+            return exact_evidence(method, kind, float(result.score), float(result.p_value), result.verdict,
+                                  result.neg_log10_p, note=result.note)
         try:
             best = float(spec.score(owner_fp, owner_fp, config))
             null = self._registry_null(entry, method, owner_fp, best)

@@ -290,7 +290,7 @@ def trace(owner: Checkpoint, suspect: Checkpoint, config: TracingConfig) -> Trac
             notes.append("not called derived on so poor an alignment, whatever the p-value")
     return TracingResult(
         method="tracing", score=-log10_p, p_value=p_value, verdict=verdict, threshold=-math.log10(config.alpha),
-        notes=tuple(notes), owner=str(owner.path), suspect=str(suspect.path), p_exact=p_exact,
+        notes=tuple(notes), owner=str(owner.path), suspect=str(suspect.path), log10_p=log10_p, p_exact=p_exact,
         p_match=10.0 ** log10_match, layer_pairs=tuple((p.owner_layer, p.suspect_layer) for p in pairs),
         agreements=tuple(agreements), robust_agreement=robust_agreement(agreements)[0],
         units_tested=len(subset), alignment_tokens=n_tokens, alignment_residual=residual)
