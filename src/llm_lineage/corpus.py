@@ -84,3 +84,57 @@ PROMPTS: tuple[str, ...] = tuple(
     _openings("stories", 200, lambda i, doc: doc.split(". ")[0][: 20 + (i * 7) % 40])
     + _openings("manuals", 100, lambda i, doc: doc[: 15 + (i * 5) % 50]))
 """Varied prompts for querying suspects: story and manual openings cut at varied lengths, all distinct."""
+
+
+PROMPT_SET = "llm-lineage-prompts/2"
+"""Version of :func:`query_prompts`: a key or a cached campaign records it, so evidence is only ever
+compared with evidence asked on the same prompts."""
+
+_WORDS = tuple(dict.fromkeys(w.lower() for group in (_NAMES, _ANIMALS, _PLACES, _THINGS, _ADJ, _FEEL, _VERBS,
+                                                     _TOOLS, _ACTIONS, _UNITS) for w in group))
+
+
+def query_prompts(n: int) -> tuple[str, ...]:
+    """``n`` distinct prompts for any width, in chains: each built-in opening (in a fixed shuffled
+    order) continued by 12 seeded words from both domains' vocabularies, then every shorter prefix
+    at a word boundary down to the opening itself, longest first. After the 300 openings, further
+    rounds continue them with other words.
+
+    A key of hidden size h asks for h + 32 outputs, so production widths (576-8192 and beyond)
+    need thousands of distinct contexts; continuations keep them readable text, which every
+    tokenizer and every completions or chat API takes. A chain's prompts are prefixes of one
+    text, so a local model answers all 13 from one forward pass (``outputs.LocalModel``).
+
+    >>> len(set(query_prompts(5000))) == 5000
+    True
+    >>> query_prompts(5) == query_prompts(400)[:5]
+    True
+    >>> chain = query_prompts(13)
+    >>> all(longer.startswith(shorter) for longer, shorter in zip(chain, chain[1:]))
+    True
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    openings = [PROMPTS[i] for i in _shuffled(len(PROMPTS))]
+    rng = random.Random(PROMPT_SET)
+    out: dict[str, None] = {}
+    first_round = True
+    while len(out) < n:
+        for opening in openings:
+            words = [rng.choice(_WORDS) for _ in range(_CHAIN)]
+            chain = [opening + " " + " ".join(words[:k]) for k in range(_CHAIN, 0, -1)]
+            for prompt in chain + ([opening] if first_round else []):
+                out.setdefault(prompt, None)
+            if len(out) >= n:
+                break
+        first_round = False
+    return tuple(out)[:n]
+
+
+_CHAIN = 12
+
+
+def _shuffled(n: int) -> list[int]:
+    import numpy as np  # the order earlier versions asked the built-in prompts in: cached answers stay valid
+
+    return [int(i) for i in np.random.default_rng(0).permutation(n)]

@@ -100,6 +100,8 @@ class Method(ABC, Generic[FP, C, R]):
     describe : one line for reports: what it measures, what it survives.
     exact_null : set by methods whose null is built inside ``compare`` from the pair itself (say
         how, for reports); ``null`` then reads no reference model.
+    assumption : for reports: what would have to be true for the method's p-value to be wrong.
+    plain : for conclusions a non-specialist reads: what the method compares, in plain words.
     """
 
     name: ClassVar[str]
@@ -111,6 +113,9 @@ class Method(ABC, Generic[FP, C, R]):
     access_modes: ClassVar[tuple[str, ...]] = ()
     describe: ClassVar[str] = ""
     exact_null: ClassVar[str | None] = None
+    assumption: ClassVar[str] = ("the reference models are unlike models unrelated to the owner (another recipe, "
+                                 "other data), which makes the null too lenient or too strict")
+    plain: ClassVar[str] = ""
 
     # --- options --------------------------------------------------------------------------------
 

@@ -9,6 +9,10 @@ model) float16/bfloat16 arithmetic. Every black-box mode is thereby tested again
 Both count every query in ``n_queries``. A forward pass is cached per prompt (its logits do not
 depend on ``logit_bias``, which a server adds after the forward pass), so reconstructing many
 tokens of one prompt costs one forward pass here while still counting one paid query per call.
+One forward pass also answers every prefix of its prompt (a causal model's logits at position k
+depend on the first k tokens only): the prompt set comes in chains of prefixes, longest first, so
+a local check of a 576-wide model runs about 50 forward passes for its 608 outputs. The cache is
+bounded in bytes, not entries: at a vocabulary of 256K a next-token vector is 1 MB.
 """
 
 from __future__ import annotations
@@ -33,10 +37,10 @@ class LocalModel:
     ----------
     model_dir : a Hugging Face model directory (config.json, *.safetensors, tokenizer files).
     dtype : arithmetic of the forward pass: ``float32``, ``bfloat16`` or ``float16``.
-    cache_size : forward passes kept, by prompt.
+    cache_bytes : next-token vectors kept (by token prefix), in bytes.
     """
 
-    def __init__(self, model_dir: str | Path, *, dtype: str = "float32", cache_size: int = 512) -> None:
+    def __init__(self, model_dir: str | Path, *, dtype: str = "float32", cache_bytes: int = 128 << 20) -> None:
         import torch
         from transformers import AutoTokenizer
 
@@ -59,8 +63,8 @@ class LocalModel:
                                          compute_dtype=dtype)
         self.n_queries = 0
         self.n_forward = 0
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
+        self._cache_size = max(32, cache_bytes // (4 * self.vocab_size))
 
     def __repr__(self) -> str:
         return f"LocalModel({str(self.path)!r}, dtype={self.dtype!r})"
@@ -69,21 +73,25 @@ class LocalModel:
 
     def forward(self, prompt: str) -> np.ndarray:
         """Next-token logits in the model's own dtype, widened to float32 (what a server holds)."""
-        if prompt in self._cache:
-            self._cache.move_to_end(prompt)
-            return self._cache[prompt]
         ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"] if prompt else []
         if not ids:  # an empty prompt: condition on BOS, as servers do
             bos = self.tokenizer.bos_token_id
             ids = [bos if bos is not None else 0]
+        key = tuple(int(i) for i in ids)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
         with self._torch.no_grad():
             out = self.model(input_ids=self._torch.tensor([ids]))
-        logits = out.logits[0, -1].float().numpy().copy()
+        every = out.logits[0].float().numpy()
         self.n_forward += 1
-        self._cache[prompt] = logits
-        if len(self._cache) > self._cache_size:
+        # the prefixes' next-token vectors come with it; shorter prompts of a chain are asked next
+        for k in range(1, len(key) + 1):
+            self._cache[key[:k]] = every[k - 1].copy()
+            self._cache.move_to_end(key[:k])
+        while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-        return logits
+        return self._cache[key]
 
     # --- OutputSource ----------------------------------------------------------------------------
 

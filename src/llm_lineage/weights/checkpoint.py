@@ -91,6 +91,13 @@ class Checkpoint:
     def n_parameters(self) -> int:
         return int(sum(int(np.prod(self.store.shape(k), dtype=np.int64)) for k in self.store.keys()))
 
+    def shape(self, role: str, layer: int | None = None) -> tuple[int, ...]:
+        """A role's shape, ``[out, in]``, without reading it (packed and transposed roles are read)."""
+        key, transform = self._resolve(role, layer, None)
+        if transform is _identity:
+            return tuple(int(d) for d in self.store.shape(key))
+        return tuple(self.tensor(role, layer).shape)
+
     # --- reading -----------------------------------------------------------------------------
 
     def tensor(self, role: str, layer: int | None = None, *, expert: int | None = None,

@@ -267,6 +267,10 @@ class AWMMethod(Method[AWMFingerprint, AWMConfig, AWMResult]):
     config_cls = AWMConfig
     fingerprint_cls = (AWMFingerprint,)
     exact_null = "exact: permutations and matchings of the suspect's attention heads"
+    plain = "the attention weights, after putting both models' internal coordinates in one basis"
+    assumption = ("the exact test: only that training is equivariant to permuting attention heads. The matching "
+                  "test: that for independent models QK- and VO-matchings of heads agree no more than random "
+                  "permutations in three quarters of the layers")
     best_possible = 1.0
     describe = ("aligned weight matrices (AWM): Procrustes-aligned residual streams, unbiased CKA of the Q^T K and "
                 "O V forms per layer; exact head-permutation p-value and head matching; no reference models")

@@ -343,6 +343,7 @@ class HurefMethod(Method[HurefFingerprint, HurefConfig, HurefResult]):
     config_cls = HurefConfig
     fingerprint_cls = (HurefFingerprint,)
     best_possible = 100.0
+    plain = "invariant products of embedding and attention weights (HuRef)"
 
     def __init__(self, mode: str, describe: str) -> None:
         self.name = mode  # type: ignore[misc]  # one class, two registered names

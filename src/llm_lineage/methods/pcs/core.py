@@ -96,6 +96,7 @@ class PCSMethod(Method[PCSFingerprint, PCSConfig, PCSResult]):
     config_cls = PCSConfig
     fingerprint_cls = (PCSFingerprint,)
     best_possible = 1.0
+    plain = "the cosine between same-shaped weight matrices"
     describe = ("global cosine of same-shaped weight matrices; survives light fine-tuning, broken by any "
                 "permutation, rotation or rescaling of hidden units")
 

@@ -320,6 +320,7 @@ class StdProfileMethod(Method[StdProfile, StdProfileConfig, StdProfileResult]):
     config_cls = StdProfileConfig
     fingerprint_cls = (StdProfile,)
     best_possible = 1.0
+    plain = "how the spread of attention weights changes from layer to layer"
     describe = ("per-layer std of Q/K/V/O weights, Pearson over depth; survives fine-tuning, continued "
                 "training and MoE upcycling, not Q/K or V/O rescaling; same-recipe models correlate too")
 

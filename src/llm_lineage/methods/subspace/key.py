@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import corpus
 from ...errors import InputError, KeyFileError
 from ...weights import Checkpoint, open_checkpoint
 from .. import fingerprint_io
@@ -44,6 +45,10 @@ class SubspaceKey:
     dtype: str              # storage dtype of lm_head in the owner's checkpoint
     token_seed: int
     created: str            # ISO-8601 UTC
+    # W_T as stored (float32 holds every 8/16/32-bit float and GGUF value exactly): the exact tests
+    # at redistribution precisions (:mod:`.precisions`) quantise these rows as a copy would
+    head_rows: np.ndarray | None = None
+    prompt_set: str = ""    # version of the prompts keys of this version ask (corpus.PROMPT_SET)
 
     def restrict(self, token_ids: np.ndarray) -> tuple[np.ndarray, int]:
         """Orthonormal basis of span([W_T', b_T', 1]) for a subset T' of T, and its rank."""
@@ -95,9 +100,8 @@ def owner_key(ckpt: Checkpoint, *, n_tokens: int | None = None, token_seed: int 
         (+1 more with a bias) for the test to have any power.
     token_seed : seed of the subset choice, recorded in the key.
     """
-    hidden, vocab = int(ckpt.config.hidden_size), int(ckpt.config.vocab_size)
-    lm_head = ckpt.tensor("lm_head", dtype=np.float64)
-    vocab = int(lm_head.shape[0])  # padded vocabularies: the rows are what the model scores
+    hidden = int(ckpt.config.hidden_size)
+    vocab = int(ckpt.shape("lm_head")[0])  # padded vocabularies: the rows are what the model scores
     has_bias = ckpt.has("lm_head.bias")
     n = default_n_tokens(hidden, vocab) if n_tokens is None else int(n_tokens)
     if not hidden + 2 + has_bias <= n <= vocab:
@@ -105,8 +109,10 @@ def owner_key(ckpt: Checkpoint, *, n_tokens: int | None = None, token_seed: int 
                          f"(hidden_size {hidden}); got {n}")
     rng = np.random.default_rng(token_seed)
     tokens = np.arange(vocab) if n == vocab else np.sort(rng.choice(vocab, size=n, replace=False))
-    # 1. the columns whose span holds every output on T: W_T, the bias, the log-prob constant
-    columns = [lm_head[tokens]]
+    # 1. the columns whose span holds every output on T: W_T, the bias, the log-prob constant;
+    # only the rows of T are read (a 256K x 8192 head is 8 GB in float32)
+    rows = ckpt.rows("lm_head", tokens, dtype=np.float32)
+    columns = [rows.astype(np.float64)]
     if has_bias:
         columns.append(ckpt.tensor("lm_head.bias", dtype=np.float64)[tokens, None])
     columns.append(np.ones((n, 1)))
@@ -119,7 +125,8 @@ def owner_key(ckpt: Checkpoint, *, n_tokens: int | None = None, token_seed: int 
         model_name=ckpt.name, hidden_size=hidden, vocab_size=vocab, tokenizer_hash=ckpt.tokenizer_hash(),
         token_ids=tokens.astype(np.int64), basis=basis, singular_values=singular, n_tokens=n, rank=rank,
         has_bias=bool(has_bias), tie_word_embeddings=bool(ckpt.config.tie_word_embeddings), dtype=dtype,
-        token_seed=int(token_seed), created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+        token_seed=int(token_seed), created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        head_rows=rows, prompt_set=corpus.PROMPT_SET)
 
 
 def _lm_head_dtype(ckpt: Checkpoint) -> str:

@@ -8,13 +8,19 @@ Verdict, graded by how the suspect's lm_head relates to the owner's:
 
 1. ``derived (exact lm_head)``: the outputs are compatible, most within the precision floor of the
    evidence (p < alpha against random outputs, :mod:`.core`);
-2. ``derived (lm_head changed in k dimensions)``: alignment finds at most ``max_extra_fraction *
+2. ``derived (exact copy at Q8_0)``: the same test against the owner's head as a re-saved or
+   quantised copy holds it (:mod:`.precisions`: float16, bfloat16, GGUF types, int8/int4 groups),
+   Bonferroni over the precisions; needs no reference model;
+3. ``derived (lm_head changed in k dimensions)``: alignment finds at most ``max_extra_fraction *
    hidden_size`` extra dimensions and had room to find more (a merged lm_head LoRA of small rank);
-3. otherwise the lm_head was perturbed (quantised, pruned, tuned) or is another model's: the score
-   is tested against the null of unrelated language models with the owner's tokenizer
-   (:mod:`.lm_null`), ``derived (perturbed lm_head: ...)`` when p < alpha, ``unrelated`` when
-   p > 0.1, ``inconclusive`` between; the size of the change is estimated (:mod:`.perturbation`);
-4. ``inconclusive`` when there are too few tokens or outputs for p < alpha to be reachable at all,
+4. ``unrelated``: the outputs span another number of dimensions than the owner's lm_head has
+   (copies, quantisations, fine-tunes and LoRAs all keep the width), with that reason;
+5. otherwise the lm_head was perturbed (fine-tuned, pruned, quantised with calibration data) or is
+   another model's of the same width: the score is tested against the null of unrelated language
+   models with the owner's tokenizer (:mod:`.lm_null`), ``derived (perturbed lm_head: ...)`` when
+   p < alpha, ``unrelated`` when p > 0.1, ``inconclusive`` between; the size of the change is
+   estimated (:mod:`.perturbation`);
+6. ``inconclusive`` when there are too few tokens or outputs for p < alpha to be reachable at all,
    or when no reference model shares the owner's tokenizer (then the note says what to add).
 
 References
@@ -42,9 +48,10 @@ from ...weights import Checkpoint
 from ..base import Kind, Method, Result
 from . import perturbation
 from .config import SubspaceConfig
-from .core import Alignment, Compatibility, alignment, compatibility, estimate_hidden_size
-from .key import SubspaceKey, load_owner, owner_key
+from .core import Alignment, Compatibility, HiddenSizeEstimate, alignment, compatibility, estimate_hidden_size
+from .key import SubspaceKey, load_owner, orthonormal_basis, owner_key
 from .lm_null import language_model_null
+from .precisions import precisions, relative_change
 
 NEEDS_REFERENCES = ("pass --null MODEL_DIR for at least one unrelated model with the same tokenizer (two for a "
                     "null without the suspect), or set LLM_LINEAGE_REFERENCES to a folder of such models")
@@ -128,11 +135,20 @@ def compare(owner: SubspaceKey, evidence: Evidence, *, config: SubspaceConfig = 
     elif compat.compatible:
         verdict, decided_by, p_value, fpr = Verdict.DERIVED, "compatibility", compat.p_value, compat.false_positive_rate
         grade = "exact lm_head"
+    elif (shipped := shipped_copy(owner, tokens, evidence, change.relative_change, config)).compatibility is not None:
+        verdict, decided_by = Verdict.DERIVED, f"compatibility at {shipped.precision}"
+        p_value = min(1.0, shipped.compatibility.p_value * shipped.n_hypotheses)
+        fpr = shipped.compatibility.false_positive_rate
+        grade = f"exact copy at {shipped.precision}"
     elif align.feasible and align.extra_dimensions <= align.max_extra and align.p_value < config.alpha:
         # few extra dimensions, and fewer than an unrelated head of the suspect's width would need
         verdict, decided_by, p_value, fpr = Verdict.DERIVED, "alignment", align.p_value, align.false_positive_rate
         grade = f"lm_head changed in {align.extra_dimensions} dimension(s): a low-rank update"
+    elif (why := width_rules_out(owner, width)) is not None:
+        verdict, decided_by, p_value, fpr = Verdict.UNRELATED, "output rank", compat.p_value, config.alpha
+        notes.append(why)
     else:
+        notes.append(shipped.summary)
         lm_null = null if null is not None else language_model_null(
             owner, tokens, evidence.prompts, [Path(r) for r in references], evidence)
         p_value = lm_null.prediction_p_value(min(score, 324.0)) if lm_null.n >= 2 else math.nan
@@ -156,6 +172,65 @@ def compare(owner: SubspaceKey, evidence: Evidence, *, config: SubspaceConfig = 
         owner=owner.model_name, suspect=suspect_name, precision=precision, notes=tuple(notes))
 
 
+@dataclass(frozen=True)
+class ShippedCopy:
+    """The exact tests at redistribution precisions (:mod:`.precisions`): the first that passed."""
+
+    precision: str
+    compatibility: Compatibility | None   # None: no precision explains the outputs
+    n_hypotheses: int                      # precisions applicable to this head: the Bonferroni factor
+    summary: str                           # what was tried, for a reader
+
+
+def shipped_copy(owner: SubspaceKey, tokens: np.ndarray, evidence: Evidence, estimated_change: float,
+                 config: SubspaceConfig, *, max_tries: int = 4) -> ShippedCopy:
+    """Is the suspect's head ``T(W)`` for a precision ``T`` copies are shipped at?
+
+    Every applicable precision is a hypothesis (Bonferroni over all of them, whichever are tried);
+    the ``max_tries`` whose change of ``W_T`` is closest to the change the outputs show are tested
+    (each test is an SVD of the key's rows: at hidden 4096, seconds).
+    """
+    available, missing = precisions()
+    not_here = f"; not available here: {', '.join(missing)} (pip install \"llm-lineage[llamacpp]\")" if missing else ""
+    if owner.head_rows is None or owner.has_bias:
+        why = "a key written before version 0.4" if owner.head_rows is None else "an lm_head with a bias"
+        return ShippedCopy("", None, 0, f"the exact tests at shipping precisions need the key's lm_head rows "
+                                        f"({why}): re-fingerprint the owner")
+    rows = owner.head_rows[np.searchsorted(owner.token_ids, tokens)]
+    usable = [p for p in available if rows.shape[1] % p.block == 0]
+    ranked = []
+    for precision in usable:
+        shipped = precision.apply(rows)
+        change = relative_change(rows, shipped)
+        if change > 0:  # a precision the head is already at is the exact test, done before
+            target = estimated_change if math.isfinite(estimated_change) and estimated_change > 0 else change
+            ranked.append((abs(math.log(change / target)), precision.name, shipped))
+    ranked.sort(key=lambda item: item[0])
+    tried = []
+    for _, name, shipped in ranked[:max_tries]:
+        basis, rank = orthonormal_basis(np.hstack([shipped.astype(np.float64), np.ones((len(rows), 1))]))
+        result, _ = compatibility(basis, rank, evidence.values, evidence.noise_sd,
+                                  alpha=config.alpha / max(len(usable), 1), noise_margin=config.noise_margin)
+        tried.append(name)
+        if result.compatible:
+            return ShippedCopy(name, result, len(usable), f"an exact copy at {name}")
+    return ShippedCopy("", None, len(usable), f"not a copy at any common precision (tested the closest: "
+                       f"{', '.join(tried) or 'none'}; {len(usable)} applicable){not_here}")
+
+
+def width_rules_out(owner: SubspaceKey, width: HiddenSizeEstimate) -> str | None:
+    """Why the suspect's output rank rules out a copy, quantisation, fine-tune or LoRA of the owner's
+    lm_head (all of which keep its width), or None when the widths agree within the estimate's error."""
+    expected = owner.hidden_size + int(owner.has_bias)
+    slack = max(3, math.ceil(0.02 * expected))
+    found = f"{width.hidden_size}{'+' if width.lower_bound else ''}"
+    if width.hidden_size > expected + slack or (not width.lower_bound and width.hidden_size < expected - slack):
+        return (f"its outputs span {found} dimensions, the owner's lm_head {expected}: no copy, quantisation, "
+                f"fine-tune or LoRA of the owner's lm_head changes its width; a thief would have had to "
+                f"replace the output layer and retrain the model under it")
+    return None
+
+
 class SubspaceMethod(Method[SubspaceKey, SubspaceConfig, SubspaceResult]):
     """The logit-subspace test as a registered method.
 
@@ -171,6 +246,10 @@ class SubspaceMethod(Method[SubspaceKey, SubspaceConfig, SubspaceResult]):
     config_cls = SubspaceConfig
     fingerprint_cls = (SubspaceKey,)
     access_modes = ("logits", "probs", "topk", "top1")
+    plain = "the suspect's next-token outputs, against the span of the owner's output layer"
+    assumption = ("exact copy, shipping precision, low rank and width: that the suspect's outputs are what it "
+                  "computes (not post-processed) and the precision model of its arithmetic; the perturbed case: that "
+                  "the reference models are like models unrelated to the owner")
     describe = ("black-box: residual of the suspect's next-token log-probs to span([lm_head, 1]); exact, low-rank "
                 "or perturbed (quantised, tuned) lm_heads, calibrated against unrelated models of the tokenizer")
 
@@ -254,13 +333,11 @@ def null_references(key: SubspaceKey, extra: Sequence[str | Path], *models: Any)
 
 
 def prompts_for(key: SubspaceKey, config: SubspaceConfig) -> tuple[str, ...]:
-    """``n_outputs`` prompts of the built-in varied set, stories and manuals mixed (fixed order)."""
+    """``n_outputs`` prompts of the versioned set (:func:`~llm_lineage.corpus.query_prompts`), any number."""
     n = config.n_outputs if config.n_outputs is not None else key.hidden_size + 32
-    if not 1 <= n <= len(corpus.PROMPTS):
-        raise InputError(f"n_outputs must be between 1 and {len(corpus.PROMPTS)} (the built-in prompts); got {n}")
-    # the set lists stories first; a fixed shuffle gives varied contexts for any n
-    order = np.random.default_rng(0).permutation(len(corpus.PROMPTS))[:n]
-    return tuple(corpus.PROMPTS[i] for i in order)
+    if n < 1:
+        raise InputError(f"n_outputs must be at least 1; got {n}")
+    return corpus.query_prompts(n)
 
 
 def key_tokens(key: SubspaceKey, config: SubspaceConfig) -> np.ndarray:

@@ -86,6 +86,7 @@ class TextMethod(Method[TextSample, TextConfig, TextResult]):
     kind = Kind.TEXT
     config_cls = TextConfig
     fingerprint_cls = (TextSample,)
+    plain = "how well the owner's model predicts text the suspect wrote, against unrelated models"
     describe = ("the owner's log-likelihood of the suspect's sampled text against its closest unrelated writers; "
                 "needs only text, any tokenizer; survives quantisation, pruning and light tuning")
 

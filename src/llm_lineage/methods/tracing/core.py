@@ -100,6 +100,8 @@ class TracingResult(Result):
     units_tested: int              # owner units per layer
     alignment_tokens: int          # token rows behind the residual alignment
     alignment_residual: float      # ||E_suspect R - E_owner|| / ||E_owner|| after Procrustes
+    unit_cosine: float = math.nan  # mean cosine of owner unit i and suspect unit i (equal shapes only)
+    rotated: bool = False          # the residual map R is far from the identity (a rotated stream)
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -293,7 +295,10 @@ def trace(owner: Checkpoint, suspect: Checkpoint, config: TracingConfig) -> Trac
         notes=tuple(notes), owner=str(owner.path), suspect=str(suspect.path), log10_p=log10_p, p_exact=p_exact,
         p_match=10.0 ** log10_match, layer_pairs=tuple((p.owner_layer, p.suspect_layer) for p in pairs),
         agreements=tuple(agreements), robust_agreement=robust_agreement(agreements)[0],
-        units_tested=len(subset), alignment_tokens=n_tokens, alignment_residual=residual)
+        units_tested=len(subset), alignment_tokens=n_tokens, alignment_residual=residual,
+        unit_cosine=float(np.mean([np.mean(p.diagonal) for p in pairs])) if math.isfinite(p_exact) else math.nan,
+        rotated=bool(rotation.shape[0] == rotation.shape[1]
+                     and np.linalg.norm(rotation - np.eye(len(rotation))) > 0.5 * math.sqrt(len(rotation))))
 
 
 class TracingMethod(Method[TracingFingerprint, TracingConfig, TracingResult]):
@@ -305,6 +310,10 @@ class TracingMethod(Method[TracingFingerprint, TracingConfig, TracingResult]):
     config_cls = TracingConfig
     fingerprint_cls = (TracingFingerprint,)
     exact_null = "exact: permutations of the suspect's FFN units"
+    plain = "the feed-forward units of both models, matched one to one (an independence test)"
+    assumption = ("the exact test: only that training is equivariant to permuting FFN units (true of SGD and Adam). "
+                  "The matching test: that for independent models gate- and up-matchings agree no more than random "
+                  "permutations in three quarters of the layer pairs (measured on real pairs)")
     describe = ("independence test on FFN units (Zhu et al. 2025): exact permutation p-value, plus unit "
                 "matching that survives permutation, rotation and scaling; needs no reference models")
 

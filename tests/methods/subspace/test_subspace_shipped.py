@@ -1,0 +1,75 @@
+"""Copies as people ship them, with only the owner's model (no reference models): a dtype re-save or
+a GGUF quantisation is an exact copy at that precision; a model of another width is unrelated, for
+that reason; an unrelated model of the owner's shape is never derived."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from llm_lineage import zoo
+from llm_lineage.methods.subspace import SubspaceConfig
+from llm_lineage.methods.subspace.method import verify
+from llm_lineage.methods.subspace.precisions import precisions
+from llm_lineage.outputs import SimulatedAPI
+from llm_lineage.stats import Verdict
+
+
+@pytest.fixture(autouse=True)
+def _no_references(monkeypatch):
+    monkeypatch.delenv("LLM_LINEAGE_REFERENCES", raising=False)
+
+
+def _shipped(victim, tmp_path, precision: str):
+    """The victim with every matrix as a copy at ``precision`` holds it (widened back to float32)."""
+    apply = {p.name: p.apply for p in precisions()[0]}[precision]
+    out = tmp_path / precision.replace(" ", "-")
+    shutil.copytree(victim, out)
+    tensors = load_file(out / "model.safetensors")
+    save_file({k: apply(v) if v.ndim == 2 else v for k, v in tensors.items()}, out / "model.safetensors")
+    return out
+
+
+@pytest.mark.parametrize("access", ["logits", "topk"])
+@pytest.mark.parametrize("precision", ["bfloat16", "float16", "GGUF Q8_0", "GGUF Q4_0"])
+def test_copies_at_shipping_precisions_are_exact_copies_without_references(victim, tmp_path, local_models,
+                                                                            precision, access):
+    suspect = local_models(_shipped(victim, tmp_path, precision))
+    source = suspect if access == "logits" else SimulatedAPI(suspect, "topk", top_k=5)
+    result = verify(victim, source, SubspaceConfig(access=access))
+    assert result.verdict is Verdict.DERIVED and result.grade == f"exact copy at {precision}", result.note
+    assert result.p_value < 1e-6 and result.null is None
+
+
+def test_a_model_of_another_width_is_unrelated_for_that_reason(victim, local_models):
+    wider = zoo.build("llama", seed=3, hidden_size=96, num_attention_heads=4, num_key_value_heads=2)
+    result = verify(victim, local_models(wider), SubspaceConfig())
+    assert result.verdict is Verdict.UNRELATED and result.decided_by == "output rank", result.note
+    assert "dimensions, the owner's lm_head 64" in result.note
+
+
+def test_an_unrelated_model_of_the_same_shape_is_not_derived(victim, unrelated_llama, local_models):
+    result = verify(victim, local_models(unrelated_llama), SubspaceConfig())
+    assert result.verdict is not Verdict.DERIVED
+    assert "not a copy at any common precision" in result.note or result.decided_by == "language-model null"
+
+
+def test_the_key_asks_as_many_prompts_as_any_width_needs():
+    from llm_lineage.corpus import query_prompts
+
+    prompts = query_prompts(4096 + 32)
+    assert len(set(prompts)) == len(prompts) == 4128
+    assert json.dumps(prompts[:3]) == json.dumps(query_prompts(3))
+
+
+def test_int8_groups_of_32_reproduce_the_real_llama2c_copy(shared_models):
+    from llm_lineage.weights import open_checkpoint
+
+    apply = {p.name: p.apply for p in precisions()[0]}["int8 groups of 32 (llama2.c Q8)"]
+    owner = open_checkpoint(shared_models / "hf" / "stories260k").tensor("embed_tokens")
+    copy = open_checkpoint(shared_models / "hf" / "stories260k-q80").tensor("embed_tokens")
+    np.testing.assert_array_equal(apply(owner), copy)  # bit for bit
