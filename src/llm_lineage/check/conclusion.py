@@ -22,7 +22,7 @@ def conclude(owner: str, suspect: str, combined: Combined, tests: Sequence[Test]
         best = max(deciding, key=lambda t: t.neg_log10_p)
         text = (f"{b} is derived from {a}: p = {_p(combined)} ({combined.correction}, alpha {alpha}). "
                 f"The strongest evidence compares {get_method(best.method).plain}: {best.finding}; p = "
-                f"{format_p(best.p_value)} against {best.null}.")
+                f"{format_p(best.p_value)} against its null ({best.null}).")
         if looks := derivation(results):
             text += f" It looks like {looks}."
         return text + _untested(not_tested), ""
@@ -90,9 +90,7 @@ def _untested(not_tested: Sequence[str]) -> str:
 
 
 def _p(combined: Combined) -> str:
-    if combined.p_value == 0.0 and math.isfinite(combined.neg_log10_p):
-        return f"< 1e-{math.floor(combined.neg_log10_p)}"
-    return format_p(combined.p_value)
+    return format_p(combined.p_value, combined.neg_log10_p)
 
 
 def _name(spec: str) -> str:

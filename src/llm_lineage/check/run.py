@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import EndpointUnsupported, LineageError
+from ..errors import LineageError
 from ..methods import Kind
 from ..methods.base import Method, Result, get_method, resolve
 from ..stats import Verdict
@@ -54,8 +54,12 @@ class CheckResult:
 
 def check(owner: str | Path, suspect: str | Path, *, methods: Sequence[str] | None = None, alpha: float = 0.01,
           references: Sequence[str | Path] = (), api_model: str | None = None, progress: bool = False,
-          **endpoint_options: Any) -> CheckResult:
-    """Run what applies to ``owner`` and ``suspect`` and combine it (see the module docstring)."""
+          n_outputs: int | None = None, n_prompts: int | None = None, **endpoint_options: Any) -> CheckResult:
+    """Run what applies to ``owner`` and ``suspect`` and combine it (see the module docstring).
+
+    ``n_outputs`` (subspace) and ``n_prompts`` (text) size an endpoint campaign; ``endpoint_options``
+    go to :func:`~llm_lineage.outputs.campaign.open_endpoint` (cache, budget, key, retries).
+    """
     from ..methods.fingerprint_io import is_fingerprint_file
     from ..outputs.source import is_url
 
@@ -65,7 +69,8 @@ def check(owner: str | Path, suspect: str | Path, *, methods: Sequence[str] | No
     failed: dict[str, str] = {}
     if is_url(suspect):
         how, not_tested = _endpoint(owner_path, str(suspect), results, failed, api_model=api_model,
-                                    references=references, progress=progress, **endpoint_options)
+                                    references=references, progress=progress, n_outputs=n_outputs,
+                                    n_prompts=n_prompts, **endpoint_options)
     else:
         suspect = Path(suspect)
         stored = _stored_methods(owner_path) if is_fingerprint_file(owner_path) else None
@@ -103,28 +108,43 @@ def _stored_methods(path: Path) -> list[str]:
 
 
 def _endpoint(owner: Path, url: str, results: dict[str, Result], failed: dict[str, str], *, api_model: str | None,
-              references: Sequence[str | Path], progress: bool, **options: Any) -> tuple[str, list[str]]:
-    """The subspace test where the endpoint returns log-probs; the text method where it does not."""
+              references: Sequence[str | Path], progress: bool, n_outputs: int | None, n_prompts: int | None,
+              **options: Any) -> tuple[str, list[str]]:
+    """The subspace test where the endpoint returns log-probs; the text method where it does not.
+
+    The probe decides (a handful of queries, kept in the query cache that the test then resumes
+    from): without log-probs the subspace test could only search greedily, a query per token.
+    """
     from ..methods.subspace import SubspaceConfig, verify_endpoint
+    from ..methods.subspace.key import load_owner
     from ..methods.text import TEXT, verify_text_endpoint
+    from ..outputs.campaign import open_endpoint
 
     not_tested = ["the weights (check OWNER MODEL where you have the suspect's files: the white-box tests "
                   "have exact p-values)"]
+    key = load_owner(owner)
+    probe_options = {k: v for k, v in options.items() if k != "strategy"}
+    campaign = open_endpoint(url, api_model=api_model, vocab_size=key.vocab_size,
+                             tokenizer_dir=owner if owner.is_dir() else None, **probe_options)
     try:
-        outcome = verify_endpoint(owner, url, api_model=api_model, config=SubspaceConfig(progress=progress),
+        probed = campaign.probe
+    finally:
+        campaign.close()
+    options = {**options, "resume": True}  # the probe's answers are this run's own
+    if probed.logprobs:
+        outcome = verify_endpoint(owner, url, api_model=api_model,
+                                  config=SubspaceConfig(n_outputs=n_outputs, progress=progress),
                                   references=references, **options)
         results["subspace"] = outcome.result
-        how = (f"black-box: the endpoint returns log-probs (strategy {outcome.campaign.strategy}, "
-               f"{outcome.campaign.queries_used} queries paid), so its outputs were tested against the owner's "
-               "lm_head span")
-        return how, not_tested
-    except EndpointUnsupported as exc:
-        why = str(exc)
-    result, _ = verify_text_endpoint(owner, url, api_model=api_model, config=TEXT.default_config(),
+        return (f"black-box: the endpoint returns log-probs (strategy {outcome.campaign.strategy}, "
+                f"{outcome.campaign.queries_used} queries paid), so its outputs were tested against the owner's "
+                "lm_head span"), not_tested
+    options.pop("strategy", None)
+    result, _ = verify_text_endpoint(owner, url, api_model=api_model, config=TEXT.configure(n_prompts=n_prompts),
                                      references=references, **options)
     results["text"] = result
-    return (f"black-box, text only: the endpoint gives no usable log-probs ({why}), so its sampled text was "
-            "scored by the owner's model against unrelated models"), not_tested
+    return ("black-box, text only: the endpoint returns no usable log-probs, so its sampled text was scored by the "
+            "owner's model against unrelated models"), not_tested
 
 
 def _test(method: Method[Any, Any, Any], result: Result) -> Test:
@@ -171,7 +191,7 @@ def _finding(name: str, r: Any) -> str:
     if name == "subspace":
         return (f"{r.grade or r.verdict.value}: median residual {r.compatibility.median_residual:.3g} over "
                 f"{r.n_outputs} outputs x {r.n_tokens} tokens; estimated hidden size {r.estimated_hidden_size}")
-    return f"score {r.score:.4g}" + (f" ({r.note})" if r.note else "")
+    return f"score {r.score:.4g}"
 
 
 def _provenance(owner: Path, suspect: Any, alpha: float, methods: list[str], references: Sequence[Any]) -> dict[str, Any]:

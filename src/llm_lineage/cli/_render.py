@@ -227,6 +227,27 @@ def comparison(owner: Any, suspect: Any, results: list[Any], *, figures: Sequenc
         console.print(f"figure written to {f}", markup=False, highlight=False)
 
 
+def check_result(result: Any, *, as_json: bool, report: Any = None) -> None:
+    """``check``: the verdict line, the conclusion, one row per test, the next step."""
+    from ..stats import format_p
+
+    if as_json:
+        print_json({**{f.name: getattr(result, f.name) for f in dataclasses.fields(result) if f.name != "results"},
+                    "report": report})
+        return
+    shown = format_p(result.p_value, result.neg_log10_p)
+    console.print(f"[bold]{escape(result.verdict.value.upper())}[/bold]  p = {escape(shown)}  "
+                  f"({escape(result.correction)})", highlight=False)
+    console.print(escape(result.conclusion), highlight=False)
+    rows = [[t.method, "deciding" if t.deciding else "supporting", t.verdict.value if t.verdict else "-",
+             format_p(t.p_value) if t.deciding else "-",
+             t.finding if t.deciding else f"raw score {t.score:.4g}; {t.needs}"]
+            for t in result.tests]
+    table(f"{result.how} ({result.seconds:.1f} s)", ["method", "role", "verdict", "p-value", "evidence"], rows)
+    if report is not None:
+        console.print(f"report: {report}", markup=False, highlight=False)
+
+
 # --- attacks and evaluation ----------------------------------------------------------
 
 

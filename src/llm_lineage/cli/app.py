@@ -7,6 +7,7 @@ import typer
 from . import (
                attack,
                attest,
+               check,
                compare,
                demo,
                evaluate,
@@ -30,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+app.command("check")(check.check)
 app.command("demo")(demo.demo)
 app.command("inspect")(inspect.inspect)
 app.command("fingerprint")(fingerprint.fingerprint)

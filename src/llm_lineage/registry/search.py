@@ -30,8 +30,15 @@ from ..outputs.source import is_url
 from ..progress import track
 from ..stats import NullCalibration, calibrate, decide
 from ..weights import Checkpoint, open_checkpoint
-from .combine import (MethodEvidence, candidate_verdict, exact_evidence, method_evidence, not_applicable,
-                      overall_verdict, rank_key)
+from .combine import (
+    MethodEvidence,
+    candidate_verdict,
+    exact_evidence,
+    method_evidence,
+    not_applicable,
+    overall_verdict,
+    rank_key,
+)
 from .results import Candidate, SearchResult, evenly_spaced, owner_lacks, same_weights
 from .store import Entry, Registry
 from .summary import embedding_rows, summarise

@@ -51,6 +51,8 @@ class NullCalibration:
 
     def z_score(self, score: float) -> float:
         null, s = self._oriented(score)
+        if len(null) == 0:
+            return math.nan  # no null: no z (never a mean of nothing)
         sd = float(null.std(ddof=1)) if len(null) > 1 else 0.0
         if sd == 0.0:
             return math.inf if s > float(null.mean()) else (0.0 if s == float(null.mean()) else -math.inf)
@@ -131,8 +133,13 @@ def verdict_of(p_value: float, *, alpha: float = 0.01, unrelated_above: float = 
     return Verdict.UNRELATED if p_value > unrelated_above else Verdict.INCONCLUSIVE
 
 
-def format_p(p: float) -> str:
-    """A p-value for people: one that underflowed to 0 is below what a double holds, not zero."""
+def format_p(p: float, neg_log10_p: float = math.nan) -> str:
+    """A p-value for people: one that underflowed to 0 is below what a double holds, not zero
+    (below ``1e-neg_log10_p`` where the test carried its logarithm).
+
+    >>> format_p(0.0), format_p(0.0, 2567.3), format_p(0.0123)
+    ('< 1e-300', '< 1e-2567', '0.0123')
+    """
     if p == 0.0:
-        return "< 1e-300"
+        return f"< 1e-{math.floor(neg_log10_p)}" if math.isfinite(neg_log10_p) and neg_log10_p > 300 else "< 1e-300"
     return "nan" if math.isnan(p) else f"{p:.3g}"

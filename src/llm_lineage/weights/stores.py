@@ -276,7 +276,7 @@ class GGUFStore:
         self.token_types = fields.get("tokenizer.ggml.token_type")
         self.arch = str(self.metadata.get("general.architecture", "llama"))
         layer_names = _GGUF_LAYER_GEMMA if self.arch in ("gemma2", "gemma3") else _GGUF_LAYER
-        self._tensors = {}
+        self._tensors: dict[str, Any] = {}
         for t in self._header.tensors:  # a name already taken stays as GGUF spells it: unmapped, never dropped
             name = self._hf_name(t.name, layer_names)
             self._tensors[name if name not in self._tensors else t.name] = t

@@ -11,8 +11,8 @@ from scipy import stats
 from llm_lineage import zoo
 from llm_lineage.attacks import derive
 from llm_lineage.methods.tracing import TracingConfig, verify
-from llm_lineage.stats.matching import log10_p_agreement
 from llm_lineage.stats import Verdict
+from llm_lineage.stats.matching import log10_p_agreement
 
 # attacks the test must survive on a four-block zoo victim (cheap to derive; cached by derive)
 ATTACKS = {

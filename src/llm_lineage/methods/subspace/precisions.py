@@ -93,7 +93,7 @@ def _ggml_library() -> ctypes.CDLL | None:
     """ggml as llama-cpp-python ships it, with ``ggml_quantize_chunk`` typed; None without it."""
     try:
         import llama_cpp  # noqa: F401  (loads its libraries)
-        from llama_cpp import _ggml  # type: ignore[attr-defined]
+        from llama_cpp import _ggml
     except Exception:
         return None
     lib = getattr(_ggml, "libggml", None)
@@ -124,4 +124,4 @@ def precisions() -> tuple[tuple[Precision, ...], tuple[str, ...]]:
 def relative_change(rows: np.ndarray, shipped: np.ndarray) -> float:
     """rms(T(W) - W) / rms(W) on the rows given."""
     rows = np.asarray(rows, dtype=np.float64)
-    return float(np.linalg.norm(np.asarray(shipped, dtype=np.float64) - rows) / max(np.linalg.norm(rows), 1e-300))
+    return float(np.linalg.norm(np.asarray(shipped, dtype=np.float64) - rows)) / max(float(np.linalg.norm(rows)), 1e-300)

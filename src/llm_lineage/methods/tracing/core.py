@@ -196,7 +196,7 @@ def _screen(owner: Checkpoint, suspect: Checkpoint, rotation: np.ndarray, n_scre
             rng: np.random.Generator) -> np.ndarray:
     """``S[l, m]``: share of ``n_screen`` owner units of layer ``l`` whose best gate partner and best up
     partner in suspect layer ``m`` are one unit (one read of each model; no assignment solved)."""
-    screened = []
+    screened: list[tuple[np.ndarray, np.ndarray]] = []
     for layer in range(owner.n_layers):
         gate, up = _unit_vectors(owner, layer)
         if not screened:
@@ -296,7 +296,8 @@ def trace(owner: Checkpoint, suspect: Checkpoint, config: TracingConfig) -> Trac
         p_match=10.0 ** log10_match, layer_pairs=tuple((p.owner_layer, p.suspect_layer) for p in pairs),
         agreements=tuple(agreements), robust_agreement=robust_agreement(agreements)[0],
         units_tested=len(subset), alignment_tokens=n_tokens, alignment_residual=residual,
-        unit_cosine=float(np.mean([np.mean(p.diagonal) for p in pairs])) if math.isfinite(p_exact) else math.nan,
+        unit_cosine=float(np.mean([np.mean(p.diagonal) for p in pairs if p.diagonal is not None]))
+        if math.isfinite(p_exact) else math.nan,
         rotated=bool(rotation.shape[0] == rotation.shape[1]
                      and np.linalg.norm(rotation - np.eye(len(rotation))) > 0.5 * math.sqrt(len(rotation))))
 
