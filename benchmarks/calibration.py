@@ -20,7 +20,9 @@ distance of those p-values from uniform, true-positive rate at 0.01 per attack (
 pairs with p < 0.01 / pairs), AUC (derived vs independent, by p-value), and seconds per pair. Results are cached in
 the work folder (``--work``, default /tmp/llm-lineage-calibration), so a rerun only adds what is new.
 
-    .venv/bin/python benchmarks/calibration.py [--work DIR] [--methods tracing,awm,...] [--no-smollm]
+    .venv/bin/python benchmarks/calibration.py [--work DIR] [--methods tracing,awm,check,...] [--no-smollm] [--no-qwen]
+
+``check`` is the combined verdict of ``llm-lineage check`` with no reference model (see ``check_records``).
 """
 
 from __future__ import annotations
@@ -152,7 +154,7 @@ def main() -> None:
     pool = {**real, **zoo_models, **references}
     cache_path = work / "results.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
-    for method_name in args.methods.split(","):
+    for method_name in [m for m in args.methods.split(",") if m != "check"]:
         method = get_method(method_name)
         rows = [(a, b, "independent") for a, b in independent] + [(a, b, label) for a, b, label in derived]
         for owner, suspect, label in rows:
@@ -163,7 +165,8 @@ def main() -> None:
             t0 = time.perf_counter()
             try:
                 result = method.verify(models[owner], models[suspect], references=refs)
-                record = {"p": float(result.p_value), "verdict": str(result.verdict), "score": float(result.score)}
+                record = {"p": float(result.p_value), "verdict": str(result.verdict), "score": float(result.score),
+                          "neg_log10_p": float(result.neg_log10_p)}
             except LineageError as exc:
                 record = {"p": math.nan, "verdict": "n/a", "score": math.nan, "why": str(exc)[:200]}
             record.update(label=label, seconds=time.perf_counter() - t0,
@@ -173,11 +176,40 @@ def main() -> None:
             print(f"[{method_name}] {owner} vs {suspect} ({label}): {record['verdict']} p={record['p']:.3g}",
                   file=sys.stderr, flush=True)
     labels = [label for _, _, label in derived]
+    if "check" in args.methods.split(","):
+        cache = {**cache, **check_records(cache)}
     print("All pairs:")
     report(cache, args.methods.split(","), labels)
     print("\nPairs of two real models over 100M parameters (independent, and derived from them):")
     report({k: r for k, r in cache.items() if r.get("large")}, args.methods.split(","),
            [label for base, _, label in derived if family(base) in large])
+
+
+def check_records(cache: dict) -> dict:
+    """The combined verdict of ``llm-lineage check`` with no reference model, per pair, from the cached
+    ``tracing`` and ``awm`` records: without references those two are its only deciding tests (the other
+    white-box methods only support), combined by the same code (``llm_lineage.check.combine``)."""
+    from llm_lineage.check import Test, combine
+    from llm_lineage.stats import Verdict
+
+    out = {}
+    for key, record in cache.items():
+        if not key.startswith("tracing|"):
+            continue
+        pair = key.split("|", 1)[1]
+        tests = []
+        for name in ("tracing", "awm"):
+            r = cache.get(f"{name}|{pair}")
+            if r is None or not math.isfinite(r["p"]):
+                continue
+            verdict = Verdict(r["verdict"])
+            tests.append(Test(name, True, verdict, r["p"], r.get("neg_log10_p", -math.log10(max(r["p"], 1e-300))),
+                              math.nan, r["score"], "", "", "", ""))
+        combined = combine(tests, 0.01)
+        out[f"check|{pair}"] = {"p": combined.p_value, "verdict": combined.verdict.value, "score": combined.neg_log10_p,
+                                "label": record["label"], "large": record.get("large", False),
+                                "seconds": sum(cache.get(f"{n}|{pair}", {}).get("seconds", 0.0) for n in ("tracing", "awm"))}
+    return out
 
 
 def report(cache: dict, methods: list[str], attack_labels: list[str]) -> None:

@@ -41,6 +41,7 @@ class DemoReport:
     rows: list[DemoRow] = field(default_factory=list)
     evaluation: Any = None     # evaluation.Evaluation over DEMO_ATTACKS
     report: Any = None         # evaluation.ReportFiles: report.html and results.json
+    checks: list[Any] = field(default_factory=list)   # check.CheckResult: the one answer per suspect
 
 
 def build_models(cache: Path | None = None, progress: bool = True) -> DemoModels:
@@ -76,4 +77,8 @@ def run(cache: Path | None = None, progress: bool = True) -> DemoReport:
     with stage(f"evaluation: {DEMO_ATTACKS} against the unrelated models"):
         evaluation = evaluate(models.victim, DEMO_ATTACKS, out, unrelated=list(models.unrelated.values()),
                               references=models.references, progress=progress)
-    return DemoReport(models, rows, evaluation, write_report(evaluation, out))
+    from .check import check
+
+    with stage("check: one answer for each suspect, with no reference model"):
+        checks = [check(models.victim, path) for _, path, _ in suspects]
+    return DemoReport(models, rows, evaluation, write_report(evaluation, out), checks)

@@ -19,8 +19,8 @@ from ._options import JsonOpt
 _WHAT = "model directory, .safetensors, .gguf or saved fingerprint file"
 OwnerArg = Annotated[Path, typer.Argument(metavar="A", help=f"The owner: {_WHAT}.", show_default=False)]
 SuspectArg = Annotated[Path, typer.Argument(metavar="B", help=f"The suspect: {_WHAT}.", show_default=False)]
-MethodOpt = Annotated[str, typer.Option("--method", "-m",
-                      help="A registered white-box method (invariant, huref, pcs, std-profile, ...) or all.")]
+MethodOpt = Annotated[str | None, typer.Option("--method", "-m", help="A registered white-box method (tracing, awm, "
+                      "invariant, huref, pcs, std-profile) or all; default: what `check` runs, with one verdict.")]
 LayersOpt = Annotated[str | None, typer.Option("--layers", help="Blocks, e.g. '-2,-1' (default: last two) or 'all'.")]
 NullOpt = Annotated[list[Path] | None, typer.Option("--null", help="An extra unrelated model for the null (repeat).")]
 ImageOpt = Annotated[Path | None, typer.Option("--image", help="Write both HuRef fingerprint images side by side (PNG).")]
@@ -59,15 +59,23 @@ def method_options(name: str, options: dict[str, Any], *, several: bool) -> tupl
     return config, [f"--{k} does not apply to {name}" for k in lacking]
 
 
-def compare(a: OwnerArg, b: SuspectArg, method: MethodOpt = "invariant", layers: LayersOpt = None,
+def compare(a: OwnerArg, b: SuspectArg, method: MethodOpt = None, layers: LayersOpt = None,
             null: NullOpt = None, tokens: TokensOpt = None, as_json: JsonOpt = False, image: ImageOpt = None,
             plot: PlotOpt = None) -> None:
     """Does B (suspect) descend from A (owner)? Scores, calibrated p-values and verdicts."""
     from ..methods import get_method
     from ..methods.huref.tokens import load_token_list
 
+    layer_option = parse_layers(layers)  # a malformed option is an error whatever runs
+    if method is None:  # no method named: the one answer, as `check` gives it
+        from ..check import check
+
+        if not as_json:
+            _render.err_console.print("note: compare without --method runs what `llm-lineage check` runs for two "
+                                      "models, with one combined verdict", markup=False, highlight=False)
+        _render.check_result(check(a, b, references=tuple(null or ())), as_json=as_json)
+        return
     names = selected_methods(method)
-    layer_option = parse_layers(layers)
     options: dict[str, Any] = {"layers": layer_option, "tokens": load_token_list(tokens) if tokens else None}
     results, warnings = {}, []
     for name in names:

@@ -21,3 +21,5 @@ def demo(cache_dir: CacheDirOpt = None, as_json: JsonOpt = False) -> None:
                    for r in report.rows])
     if report.evaluation is not None:
         _render.evaluation(report.evaluation, report.report, as_json=False)
+    for result in report.checks:  # the demo ends as a user would start: `llm-lineage check OWNER SUSPECT`
+        _render.check_result(result, as_json=False)
