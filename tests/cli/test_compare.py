@@ -79,8 +79,8 @@ def test_user_token_list(victim: Path, tmp_path: Path) -> None:
 
     strings, _ = vocabulary(open_checkpoint(victim))
     (tmp_path / "tokens.txt").write_text("\n".join(strings[3:67]) + "\n")
-    out = runner.invoke(app, ["compare", str(victim), str(victim), "--tokens", str(tmp_path / "tokens.txt"),
-                              "--json"])
+    out = runner.invoke(app, ["compare", str(victim), str(victim), "--method", "invariant", "--tokens",
+                              str(tmp_path / "tokens.txt"), "--json"])
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
     assert doc["n_tokens"] == 64 and doc["score"] > 99.99

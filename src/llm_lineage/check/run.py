@@ -62,6 +62,7 @@ def check(owner: str | Path, suspect: str | Path, *, methods: Sequence[str] | No
     """
     from ..methods.fingerprint_io import is_fingerprint_file
     from ..outputs.source import is_url
+    from ..weights import open_checkpoint
 
     start = time.perf_counter()
     owner_path = Path(owner)
@@ -73,6 +74,9 @@ def check(owner: str | Path, suspect: str | Path, *, methods: Sequence[str] | No
                                     n_prompts=n_prompts, **endpoint_options)
     else:
         suspect = Path(suspect)
+        for model in (owner_path, suspect):  # a missing or unreadable input is one error, before anything runs
+            if not is_fingerprint_file(model):
+                open_checkpoint(model)
         stored = _stored_methods(owner_path) if is_fingerprint_file(owner_path) else None
         names = resolve(methods, default=(Kind.WEIGHTS,)) if methods is not None or stored is None else stored
         for name in names:

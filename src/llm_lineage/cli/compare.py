@@ -70,6 +70,12 @@ def compare(a: OwnerArg, b: SuspectArg, method: MethodOpt = None, layers: Layers
     if method is None:  # no method named: the one answer, as `check` gives it
         from ..check import check
 
+        given = [name for name, value in (("--layers", layers), ("--tokens", tokens), ("--plot", plot),
+                                          ("--image", image)) if value is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} set options of single methods: name one with --method "
+                             "(for example --method invariant)")
+
         if not as_json:
             _render.err_console.print("note: compare without --method runs what `llm-lineage check` runs for two "
                                       "models, with one combined verdict", markup=False, highlight=False)
