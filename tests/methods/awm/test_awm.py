@@ -39,20 +39,26 @@ def victim4() -> Path:
 def test_attacks_are_derived(kind: str, options: dict, victim4: Path, tmp_path) -> None:
     suspect = derive(victim4, kind, tmp_path / kind, **options)
     result = verify(victim4, suspect)
-    assert result.verdict is Verdict.DERIVED, result
     assert result.score > 0.8
+    if kind == "permute":
+        # permuted heads take the exact test's power; matching 4 heads in 4 layers cannot reach 0.01
+        # once a quarter of the layers may break its bound: no verdict, never "unrelated"
+        assert result.verdict is Verdict.INCONCLUSIVE and "cannot reach" in result.note, result
+        return
+    assert result.verdict is Verdict.DERIVED, result
 
 
 def test_head_tests_need_no_references(victim4: Path, tmp_path, monkeypatch) -> None:
     from llm_lineage import zoo
 
     monkeypatch.delenv("LLM_LINEAGE_REFERENCES", raising=False)
-    config = AWMConfig(n_permutations=199)
+    config = AWMConfig(n_permutations=999)
     rotated = derive(victim4, "rotate", tmp_path / "rotate", seed=4)
     copy = verify(victim4, rotated, config)
     assert copy.score > 0.99 and copy.p_heads < 0.05 and copy.verdict is Verdict.DERIVED
     permuted = verify(victim4, derive(victim4, "permute", tmp_path / "permute", seed=3), config)
-    assert permuted.head_agreements == (4, 4, 4, 4) and permuted.verdict is Verdict.DERIVED  # by matching
+    # every head paired alike, but 4 heads in 4 layers cannot pass the median-rank bound: no verdict
+    assert permuted.head_agreements == (4, 4, 4, 4) and permuted.verdict is Verdict.INCONCLUSIVE
     stranger = verify(victim4, zoo.build("llama", seed=7, train_steps=300, num_hidden_layers=4), config)
     assert stranger.verdict is not Verdict.DERIVED and stranger.p_heads > copy.p_heads
 

@@ -60,7 +60,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ...errors import ConfigError
-from ...stats import NullCalibration, verdict_of
+from ...stats import NullCalibration, Verdict, verdict_of
 from ...stats.matching import log10_p_matching
 from ...weights import Checkpoint
 from ..alignment import residual_alignment
@@ -236,11 +236,11 @@ def aligned_cka(owner: Checkpoint, suspect: Checkpoint, config: AWMConfig, *, ex
     same_heads = all(a.n_heads == b.n_heads and a.n_kv == b.n_kv for a, b in paired)
     head_score, p_heads, p_match = math.nan, math.nan, math.nan
     agreements: tuple[int, ...] = ()
+    n_candidates = owner.n_layers * (1 if owner.n_layers == suspect.n_layers else suspect.n_layers)
     if exact and same_heads:
         tables = [_head_tables(_layer(owner, i, rows, None, per_head=True),
                                _layer(suspect, j, rows, rotation, per_head=True)) for i, j in pairs]
         head_score, p_heads = head_permutation_p(tables, [b for _, b in paired], config.n_permutations, rng)
-        n_candidates = owner.n_layers * (1 if owner.n_layers == suspect.n_layers else suspect.n_layers)
         p_match, agreements = head_matching_p(tables, n_candidates)
     available = [p for p in (p_heads, p_match) if math.isfinite(p)]
     p_value = min(1.0, len(available) * min(available)) if available else math.nan
@@ -251,6 +251,13 @@ def aligned_cka(owner: Checkpoint, suspect: Checkpoint, config: AWMConfig, *, ex
                      "(the aligned score is reported, uncalibrated)")
     if owner.n_layers != suspect.n_layers:
         notes.append(f"depths differ ({owner.n_layers} vs {suspect.n_layers}): layers paired by linear assignment")
+    if agreements and verdict is Verdict.UNRELATED:
+        n_heads = min(a.n_heads for a, _ in paired)
+        floor = 10.0 ** log10_p_matching([n_heads] * len(agreements), n_candidates)
+        if 2 * floor >= config.alpha:  # even every head paired alike could not pass: no evidence either way
+            verdict = Verdict.INCONCLUSIVE
+            notes.append(f"{n_heads} heads in {len(agreements)} layers: the matching test cannot reach p < "
+                         f"{config.alpha} even for a copy, so a head-permuted copy would not show here")
     return AWMResult(
         method="awm", score=score, p_value=p_value, verdict=verdict, notes=tuple(notes), owner=str(owner.path),
         suspect=str(suspect.path), p_heads=p_heads, p_match=p_match, head_agreements=agreements,
