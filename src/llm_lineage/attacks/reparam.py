@@ -191,6 +191,35 @@ def permute_vocabulary(model, tokenizer, *, seed: int = 0) -> Derived:
     return Derived(model, permuted)
 
 
+@attack("shuffle-vocab")
+def shuffle_vocab(model, *, seed: int = 0, progress: bool = False) -> Derived:
+    """Token ids permuted, the tokenizer rewritten to match: the model is unchanged as text in, text out."""
+    return permute_vocabulary(model, victim_tokenizer(), seed=seed)
+
+
+@attack("extend-vocab")
+@torch.no_grad()
+def extend_vocab(model, *, tokens: int = 64, seed: int = 0, progress: bool = False) -> Derived:
+    """``tokens`` new tokens appended to the tokenizer, ``embed_tokens`` and ``lm_head`` (a thief adding a
+    language's or a domain's pieces): new rows are the mean row plus small noise, old rows untouched."""
+    from tokenizers import AddedToken
+
+    tokenizer = victim_tokenizer()
+    rng = generator(seed + 7)
+    added = [AddedToken(f"<ext_{seed}_{i}>", special=False) for i in range(int(tokens))]
+    tokenizer.add_tokens(added)
+    old = model.get_input_embeddings().weight.shape[0]
+    new_size = max(old, len(tokenizer))
+    embed, head = model.get_input_embeddings(), model.get_output_embeddings()
+    tied = head is not None and head.weight.data_ptr() == embed.weight.data_ptr()
+    model.resize_token_embeddings(new_size, mean_resizing=False)
+    for layer in [model.get_input_embeddings()] + ([] if tied or head is None else [model.get_output_embeddings()]):
+        rows = layer.weight.data
+        mean, sd = rows[:old].mean(dim=0), rows[:old].std() * 0.1
+        rows[old:] = mean + sd * torch.randn(new_size - old, rows.shape[1], generator=rng)
+    return Derived(model, tokenizer)
+
+
 @attack("scale")
 @torch.no_grad()
 def scale(model, *, seed: int = 0, factor: float = 8.0, qk: bool = True, vo: bool = True, ffn: bool = True,

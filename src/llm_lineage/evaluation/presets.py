@@ -3,9 +3,10 @@
 # named attack sets for --attacks; entries are "kind[:option=value[:option=value]]"
 PRESETS: dict[str, str] = {
     "reparam": "rotate,permute,scale",
+    "vocab": "shuffle-vocab,extend-vocab",
     "small": "finetune:steps=50,lora-qkv:rank=8:steps=30,quantize:bits=4,rotate,scale,unrelated:seed=11",
     "all": ("lora-qkv:rank=16,lora-head:rank=16,lq-lora:bits=4:rank=16:steps=30,gradnormlorp:rank=8:steps=30,"
             "finetune,continue-pretrain,"
             "quantize:bits=8,quantize:bits=4,prune:sparsity=0.3,prune:structure=heads:sparsity=0.25,"
-            "rotate,permute,permute:vocab=true,scale,upcycle-moe,unrelated:seed=11,unrelated:seed=12"),
+            "rotate,permute,shuffle-vocab,extend-vocab,scale,upcycle-moe,unrelated:seed=11,unrelated:seed=12"),
 }

@@ -73,3 +73,14 @@ def test_int8_groups_of_32_reproduce_the_real_llama2c_copy(shared_models):
     owner = open_checkpoint(shared_models / "hf" / "stories260k").tensor("embed_tokens")
     copy = open_checkpoint(shared_models / "hf" / "stories260k-q80").tensor("embed_tokens")
     np.testing.assert_array_equal(apply(owner), copy)  # bit for bit
+
+
+@pytest.mark.parametrize("kind", ["shuffle-vocab", "extend-vocab"])
+def test_vocabulary_attacks_are_mapped_by_token_string_and_derived(victim, local_models, kind):
+    from llm_lineage.attacks import derive
+
+    suspect = derive(victim, kind, zoo.cache_dir().parent / "subspace-tests" / kind, seed=2)
+    result = verify(victim, local_models(suspect), SubspaceConfig())
+    assert result.verdict is Verdict.DERIVED and result.grade == "exact lm_head", result.note
+    # shuffled ids are mapped by the pieces' strings; appended tokens leave the owner's ids in place
+    assert ("mapped by string" in result.note) == (kind == "shuffle-vocab")

@@ -49,6 +49,7 @@ class SubspaceKey:
     # at redistribution precisions (:mod:`.precisions`) quantise these rows as a copy would
     head_rows: np.ndarray | None = None
     prompt_set: str = ""    # version of the prompts keys of this version ask (corpus.PROMPT_SET)
+    token_strings: tuple[str, ...] = ()  # the tokenizer's piece for each id of T: maps a changed vocabulary
 
     def restrict(self, token_ids: np.ndarray) -> tuple[np.ndarray, int]:
         """Orthonormal basis of span([W_T', b_T', 1]) for a subset T' of T, and its rank."""
@@ -126,7 +127,16 @@ def owner_key(ckpt: Checkpoint, *, n_tokens: int | None = None, token_seed: int 
         token_ids=tokens.astype(np.int64), basis=basis, singular_values=singular, n_tokens=n, rank=rank,
         has_bias=bool(has_bias), tie_word_embeddings=bool(ckpt.config.tie_word_embeddings), dtype=dtype,
         token_seed=int(token_seed), created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        head_rows=rows, prompt_set=corpus.PROMPT_SET)
+        head_rows=rows, prompt_set=corpus.PROMPT_SET, token_strings=_strings(ckpt, tokens))
+
+
+def _strings(ckpt: Checkpoint, tokens: np.ndarray) -> tuple[str, ...]:
+    from ..huref.tokens import vocabulary
+
+    strings, _ = vocabulary(ckpt)
+    if strings is None or len(strings) <= int(tokens.max()):
+        return ()
+    return tuple(strings[int(t)] for t in tokens)
 
 
 def _lm_head_dtype(ckpt: Checkpoint) -> str:

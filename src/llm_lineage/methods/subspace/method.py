@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -309,14 +309,46 @@ def verify(owner: SubspaceKey | str | Path, suspect: OutputSource | str | Path,
         from ...outputs import open_suspect
 
         suspect = open_suspect(suspect, access=config.access, top_k=config.top_k or 5)
+    tokens = key_tokens(key, config)
+    asked, mapping = suspect_ids(key, tokens, suspect)
+    evidence = collect(suspect, asked, prompts_for(key, config), access=config.access,
+                       top_k=config.top_k, initial_bias=config.initial_bias, progress=config.progress)
+    if mapping:  # the outputs, read on the suspect's ids, are the owner's tokens' outputs
+        evidence = replace(evidence, token_ids=tokens[np.isin(tokens, list(mapping))])
+    result = compare(key, evidence, config=config, suspect_name=suspect.name,
+                     references=null_references(key, references, owner, suspect))
+    if mapping:
+        result = replace(result, notes=(*result.notes, f"token ids mapped by string through {suspect.name}'s "
+                                        f"tokenizer: {len(mapping)} of the key's {len(tokens)} tokens found"))
+    return result
+
+
+def suspect_ids(key: SubspaceKey, tokens: np.ndarray, suspect: OutputSource) -> tuple[np.ndarray, dict[int, int]]:
+    """The suspect's ids to ask for the key's ``tokens``, and the owner id -> suspect id mapping used
+    (empty when the ids are the owner's: same vocabulary, or nothing to map with).
+
+    A thief may shuffle the ids or append tokens (``attack --kind shuffle-vocab / extend-vocab``):
+    the token *strings* stay, so a local suspect's tokenizer maps the key's pieces onto its ids.
+    """
+    tokenizer = getattr(suspect, "tokenizer", None) or getattr(getattr(suspect, "model", None), "tokenizer", None)
+    if tokenizer is not None and key.token_strings:
+        index = dict(zip(key.token_ids.tolist(), key.token_strings, strict=True))
+        found = tokenizer.convert_tokens_to_ids([index[int(t)] for t in tokens])
+        unk = tokenizer.unk_token_id
+        mapping = {int(t): int(i) for t, i in zip(tokens, found, strict=True)
+                   if i is not None and (i != unk or index[int(t)] == tokenizer.unk_token) and i < suspect.vocab_size}
+        if all(mapping.get(int(t)) == int(t) for t in tokens):
+            return tokens, {}
+        if len(mapping) < key.rank + 2:
+            raise VocabularyMismatch(f"only {len(mapping)} of the key's {len(tokens)} token strings are in "
+                                     f"{suspect.name}'s vocabulary: too few to test its outputs")
+        return np.array([mapping[int(t)] for t in tokens if int(t) in mapping], dtype=np.int64), mapping
     if suspect.vocab_size != key.vocab_size:
         raise VocabularyMismatch(f"the key of {key.model_name} covers a vocabulary of {key.vocab_size} tokens, "
                                  f"{suspect.name} has {suspect.vocab_size}",
-                                 hint="the subspace test compares outputs token by token: same tokenizer needed")
-    evidence = collect(suspect, key_tokens(key, config), prompts_for(key, config), access=config.access,
-                       top_k=config.top_k, initial_bias=config.initial_bias, progress=config.progress)
-    return compare(key, evidence, config=config, suspect_name=suspect.name,
-                   references=null_references(key, references, owner, suspect))
+                                 hint="the subspace test compares outputs token by token: the suspect's tokenizer "
+                                      "(a local model) maps a changed vocabulary; an endpoint needs the owner's")
+    return tokens, {}
 
 
 def null_references(key: SubspaceKey, extra: Sequence[str | Path], *models: Any) -> list[Path]:
