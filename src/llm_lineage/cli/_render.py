@@ -110,13 +110,18 @@ def add_many(report: Any, *, as_json: bool, path: str) -> None:
           ["model", "outcome", "why"], rows)
 
 
-def registry_check(problems: list[str], *, as_json: bool, path: str) -> None:
+def registry_check(problems: list[str], fingerprints_only: list[str], *, as_json: bool, path: str) -> None:
     if as_json:
-        print_json({"registry": path, "consistent": not problems, "problems": problems})
-    elif problems:
+        print_json({"registry": path, "consistent": not problems, "problems": problems,
+                    "fingerprints_only": fingerprints_only})
+        return
+    if problems:
         table(f"{path}: {len(problems)} problem(s)", ["problem"], [[p] for p in problems])
     else:
         console.print(f"{path}: consistent", markup=False, highlight=False)
+    if fingerprints_only:
+        console.print(f"fingerprints only (weights gone or moved; search and graph still run on the stored "
+                      f"fingerprints): {', '.join(fingerprints_only)}", markup=False, highlight=False)
 
 
 def attestation(values: dict[str, Any], *, as_json: bool, title: str) -> None:

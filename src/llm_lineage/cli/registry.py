@@ -95,7 +95,7 @@ def check(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
 
     with Registry(registry) as reg:
         problems = reg.check()
-        _render.registry_check(problems, as_json=as_json, path=reg.location)
+        _render.registry_check(problems, reg.fingerprints_only(), as_json=as_json, path=reg.location)
     if problems:  # the report is printed; the exit code tells scripts the registry needs repair
         raise typer.Exit(code=2)
 

@@ -203,6 +203,13 @@ def direction(a: Entry, b: Entry) -> tuple[str, str, bool, str]:
         grid, on_grid, off_grid = (qa, a, b) if qa else (qb, b, a)
         bits = grid.get("bits", "?") if isinstance(grid, dict) else "?"
         votes.append((off_grid.name, f"{on_grid.name}'s weights lie on a {bits}-bit grid: a quantised copy is a leaf"))
+    for wide, narrow, dw, dn in ((a, b, ha.get("cast_digests"), hb.get("cast_digests")),
+                                 (b, a, hb.get("cast_digests"), ha.get("cast_digests"))):
+        if dw and dn and dw["float32"] != dn["float32"]:
+            cast_to = [fmt for fmt in ("bfloat16", "float16") if dw.get(fmt) == dn["float32"]]
+            if cast_to:
+                votes.append((wide.name, f"{narrow.name}'s weights are {wide.name}'s cast to {cast_to[0]}: a re-saved "
+                                         "copy is a leaf"))
     for older, younger, hint in ((a, b, hb), (b, a, ha)):
         if _names(hint.get("base_model"), older):
             votes.append((older.name, f"metadata of {younger.name} names {older.name} as its base (a prior)"))

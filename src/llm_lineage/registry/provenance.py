@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..weights import Checkpoint
 
 _CHUNK = 1 << 22
@@ -59,6 +61,10 @@ def lineage_hints(ckpt: Checkpoint) -> dict[str, Any]:
       ``_name_or_path``, an ``attack.json`` manifest's ``victim``): metadata, a prior, never proof;
     * ``quantised``: whether its weights lie on a round-to-nearest grid (``bits`` and group size):
       a dequantised copy is a leaf, a model trained further would leave the grid;
+    * ``cast_digests``: sha256 of a sample of the weights (the first values of the tensors read and of
+      ``lm_head``) as stored and as cast to ``bfloat16`` and ``float16``: an entry whose stored sample
+      is another's cast sample *is* that model cast down (a re-saved copy, a leaf), an exact test on
+      values, so an fp32 re-save of a bf16 model is never mistaken for the original;
     * ``kurtosis``: mean excess kurtosis of the block matrices read (MoTHer's statistic, kept for
       inspection; not used for direction: on the zoo it is not monotone in fine-tuning steps).
     """
@@ -80,6 +86,7 @@ def lineage_hints(ckpt: Checkpoint) -> dict[str, Any]:
             break
     grids: list[tuple[int, int] | None] = []
     kurtosis: list[float] = []
+    samples: list[np.ndarray] = []
     infos = [i for i in ckpt.roles() if i.role in _HINT_ROLES and len(i.shape) == 2 and i.expert is None]
     for info in infos[:_HINT_TENSORS]:
         try:
@@ -88,13 +95,48 @@ def lineage_hints(ckpt: Checkpoint) -> dict[str, Any]:
             continue
         grids.append(quantisation_grid(weight))
         kurtosis.append(float(stats.kurtosis(weight.ravel())))
+        samples.append(weight.ravel()[:_SAMPLE].astype(np.float32))
     on_grid = [g for g in grids if g is not None]
     quantised = None
     if grids and len(on_grid) * 4 >= len(grids) * 3:
         bits, group = max(set(on_grid), key=on_grid.count)
         quantised = {"bits": bits, "group": group}
-    return {"base_model": base, "quantised": quantised,
+    try:
+        head = ckpt.rows("lm_head", np.arange(min(8, ckpt.config.vocab_size or 8)), dtype=np.float32)
+        samples.append(head.ravel()[:_SAMPLE])
+    except LineageError:
+        pass
+    return {"base_model": base, "quantised": quantised, "cast_digests": cast_digests(samples) if samples else None,
             "kurtosis": float(np.mean(kurtosis)) if kurtosis else None}
+
+
+_SAMPLE = 4096  # values of each tensor in the cast digests
+
+
+def cast_digests(samples: list[Any]) -> dict[str, str]:
+    """sha256 of ``samples`` as stored (``float32``) and rounded to ``bfloat16`` and ``float16`` (nearest even).
+
+    >>> import numpy as np
+    >>> x = np.array([0.1, 1.7], dtype=np.float32)
+    >>> cast_digests([x])["bfloat16"] == cast_digests([cast(x, "bfloat16")])["float32"]
+    True
+    """
+    import hashlib
+
+    out = {}
+    for name in ("float32", "bfloat16", "float16"):
+        digest = hashlib.sha256()
+        for sample in samples:
+            digest.update(cast(sample, name).tobytes())
+        out[name] = digest.hexdigest()
+    return out
+
+
+def cast(values: Any, dtype: str) -> Any:
+    """``values`` (float32) rounded to ``dtype`` and widened back, as ``torch.Tensor.to`` rounds."""
+    import torch
+
+    return torch.from_numpy(np.array(values, dtype=np.float32)).to(getattr(torch, dtype)).float().numpy()
 
 
 def quantisation_grid(weight: Any) -> tuple[int, int] | None:

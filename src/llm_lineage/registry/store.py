@@ -504,6 +504,18 @@ class Registry:
         problems += [f"unreferenced blob {p.name}" for p in self._blob_files() if p.stem not in used]
         return problems
 
+    def fingerprints_only(self) -> list[str]:
+        """Entries whose weight files are gone or moved: not a problem (the stored fingerprints, the exact
+        tests' units included, still answer search and the family tree), but pcs cannot run on them."""
+        out = []
+        for entry in self.entries():
+            source = Path(str(entry.provenance.get("source", "")))
+            root = source if source.is_dir() else source.parent
+            files = entry.provenance.get("weight_files", {})
+            if not files or any(not (root / name).is_file() for name in files):
+                out.append(entry.name)
+        return out
+
     # --- attachments: registry-wide artefacts (a stylometry classifier), content-addressed blobs ----
 
     def attach(self, key: str, data: bytes) -> str:

@@ -14,6 +14,12 @@ class TracingConfig:
         FFN units of the owner tested per layer: a seeded subset, chosen before looking at either
         model, so validity is unaffected; it bounds the assignment problem (``max_units`` x the
         suspect's units) for 7B-sized layers.
+    stored_units : int
+        Units per layer a registered fingerprint stores (``registry add``), so that search and the
+        family tree run the exact tests without the weights: 80 keeps a 7B model's fingerprint
+        under 64 MB and a copy's p-value below 1e-100.
+    align_tokens : int
+        Embedding rows of the versioned token-string set a fingerprint stores for the alignment.
     screen_units : int
         Owner units per layer in the screen that pairs layers when depths differ (greedy gate/up
         agreement against every suspect unit, no assignment solved).
@@ -34,6 +40,8 @@ class TracingConfig:
     """
 
     max_units: int = 1024
+    stored_units: int = 80
+    align_tokens: int = 2048
     screen_units: int = 128
     n_permutations: int = 999
     n_tokens: int = 8192

@@ -67,13 +67,15 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ...errors import ConfigError, UnsupportedFormat
+from ...errors import ConfigError, KeyFileError, UnsupportedFormat
 from ...stats import NullCalibration, Verdict, verdict_of
 from ...stats.matching import log10_p_matching, robust_agreement
 from ...weights import Checkpoint
@@ -81,11 +83,37 @@ from ..alignment import residual_alignment
 from ..base import Kind, Method, Result
 from ..pinned import PinnedWeights
 from .config import TracingConfig
+from .stored import stored_alignment, stored_arrays
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # array fields
 class TracingFingerprint(PinnedWeights):
-    """The test reads both models' FFN weights: its fingerprint points at the checkpoint."""
+    """A pointer to the weights (the full test, while they are there) and the stored units and
+    alignment rows (:mod:`.stored`) that keep the exact tests possible once they are gone."""
+
+    n_units: int = 0
+    unit_ids: np.ndarray | None = None        # (units,) int64
+    gate: np.ndarray | None = None            # (layers, units, hidden) float16, unit rows
+    up: np.ndarray | None = None
+    align_rows: np.ndarray | None = None      # (tokens, hidden) float16 embedding rows
+    align_strings: tuple[str, ...] = ()
+
+    def source(self) -> Checkpoint | TracingFingerprint:
+        """The weights while they are there and unchanged, else this fingerprint's stored units."""
+        try:
+            return self.checkpoint()
+        except KeyFileError:
+            if self.gate is None:
+                raise KeyFileError(f"tracing needs the weights of {self.model}, which are gone or changed, and "
+                                   "this fingerprint stores no units (written before version 0.4)",
+                                   hint="register the model again where its weights are") from None
+            return self
+
+    def units(self) -> Units:
+        assert self.gate is not None and self.up is not None and self.unit_ids is not None
+        gate, up = self.gate, self.up
+        return Units(self.model, gate.shape[0], self.n_units, self.unit_ids,
+                     lambda layer: (gate[layer].astype(np.float32), up[layer].astype(np.float32)))
 
 
 @dataclass(frozen=True)
@@ -162,17 +190,19 @@ class _LayerPair:
 
 def _aligned(units: tuple[np.ndarray, np.ndarray], rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A suspect layer's unit rows in the owner's residual basis, normalised."""
-    return _normalised(units[0] @ rotation), _normalised(units[1] @ rotation)
+    return (_normalised(units[0].astype(np.float32, copy=False) @ rotation),
+            _normalised(units[1].astype(np.float32, copy=False) @ rotation))
 
 
 def _layer_pair(owner_units: tuple[np.ndarray, np.ndarray], suspect_units: tuple[np.ndarray, np.ndarray],
-                subset: np.ndarray, owner_layer: int, suspect_layer: int, same_width: bool) -> _LayerPair:
-    """``owner_units``: the owner's subset rows, normalised; ``suspect_units``: every suspect unit, aligned."""
+                positions: np.ndarray | None, owner_layer: int, suspect_layer: int) -> _LayerPair:
+    """``owner_units``: the owner's tested rows, normalised; ``suspect_units``: the suspect's held units,
+    aligned; ``positions``: each owner unit's own index among the suspect's columns (None: no exact test)."""
     cos = [(own @ theirs.T).astype(np.float64) for own, theirs in zip(owner_units, suspect_units, strict=True)]
     by_gate, by_up = _match(cos[0]), _match(cos[1])
     agreement = int(np.sum((by_gate == by_up) & (by_gate >= 0)))
     both = (cos[0] + cos[1]) / 2
-    diagonal = both[np.arange(len(subset)), subset] if same_width else None
+    diagonal = both[np.arange(len(positions)), positions] if positions is not None else None
     return _LayerPair(owner_layer, suspect_layer, agreement, diagonal, both)
 
 
@@ -192,21 +222,13 @@ def permutation_p_value(pairs: list[_LayerPair], subset: np.ndarray, n_permutati
     return (1 + at_least) / (n_permutations + 1)
 
 
-def _screen(owner: Checkpoint, suspect: Checkpoint, rotation: np.ndarray, n_screen: int,
-            rng: np.random.Generator) -> np.ndarray:
-    """``S[l, m]``: share of ``n_screen`` owner units of layer ``l`` whose best gate partner and best up
-    partner in suspect layer ``m`` are one unit (one read of each model; no assignment solved)."""
-    screened: list[tuple[np.ndarray, np.ndarray]] = []
-    for layer in range(owner.n_layers):
-        gate, up = _unit_vectors(owner, layer)
-        if not screened:
-            rows = np.sort(rng.choice(gate.shape[0], size=min(n_screen, gate.shape[0]), replace=False))
-        screened.append((_normalised(gate[rows]), _normalised(up[rows])))
-        del gate, up
-    table = np.zeros((owner.n_layers, suspect.n_layers))
+def _screen(owner: list[tuple[np.ndarray, np.ndarray]], suspect: Units, rotation: np.ndarray) -> np.ndarray:
+    """``S[l, m]``: share of the owner's screened units of layer ``l`` whose best gate partner and best up
+    partner in suspect layer ``m`` are one unit (one read of each suspect layer; no assignment solved)."""
+    table = np.zeros((len(owner), suspect.n_layers))
     for other in range(suspect.n_layers):
-        gate, up = _aligned(_unit_vectors(suspect, other), rotation)
-        for layer, (own_gate, own_up) in enumerate(screened):
+        gate, up = _aligned(suspect.read(other), rotation)
+        for layer, (own_gate, own_up) in enumerate(owner):
             same = np.argmax(own_gate @ gate.T, axis=1) == np.argmax(own_up @ up.T, axis=1)
             table[layer, other] = float(np.mean(same))
         del gate, up
@@ -236,43 +258,79 @@ def monotone_pairs(scores: np.ndarray) -> list[tuple[int, int]]:
     return pairs[::-1]
 
 
+@dataclass(frozen=True)
+class Units:
+    """One model's FFN units as the test reads them: every unit of a checkpoint, or the units a stored
+    fingerprint holds (:mod:`.stored`). ``read(layer)`` gives the held units' (gate, up) rows, unit
+    length, in the model's own residual basis."""
+
+    name: str
+    n_layers: int
+    n_units: int
+    held: np.ndarray | None                                   # global unit indices held (None: all)
+    read: Callable[[int], tuple[np.ndarray, np.ndarray]]
+
+
+def checkpoint_units(ckpt: Checkpoint) -> Units:
+    def read(layer: int) -> tuple[np.ndarray, np.ndarray]:
+        gate, up = _unit_vectors(ckpt, layer)
+        return _normalised(gate), _normalised(up)
+
+    if ckpt.n_layers < 1:
+        raise ConfigError(f"{ckpt.path} has no layers to test")
+    return Units(str(ckpt.path), ckpt.n_layers, int(ckpt.shape("gate_proj" if ckpt.gated_mlp else "fc_in", 0)[0])
+                 if not ckpt.is_moe else _unit_vectors(ckpt, 0)[0].shape[0], None, read)
+
+
 def trace(owner: Checkpoint, suspect: Checkpoint, config: TracingConfig) -> TracingResult:
     """Run both tests on two checkpoints, one layer of each in memory at a time (see the module docstring)."""
-    if owner.n_layers < 1 or suspect.n_layers < 1:
-        raise ConfigError(f"{owner.path} or {suspect.path} has no layers to test")
     rotation, n_tokens, residual = residual_alignment(owner, suspect, config.n_tokens)
+    return trace_units(checkpoint_units(owner), checkpoint_units(suspect), rotation, n_tokens, residual, config)
+
+
+def trace_units(owner: Units, suspect: Units, rotation: np.ndarray, n_tokens: int, residual: float,
+                config: TracingConfig) -> TracingResult:
+    """Both tests on two models' units (checkpoints or stored fingerprints), given the residual map."""
     rotation = rotation.astype(np.float32, copy=False)
     rng = np.random.default_rng(config.seed)
+    # the owner's tested units: a seeded subset of every unit, or those a fingerprint stored
+    if owner.held is None:
+        owner_ids = np.sort(rng.choice(owner.n_units, size=min(config.max_units, owner.n_units), replace=False))
+        pick: np.ndarray | slice = owner_ids
+    else:
+        owner_ids, pick = owner.held, slice(None)
+
+    def owner_rows(layer: int) -> tuple[np.ndarray, np.ndarray]:
+        gate, up = owner.read(layer)
+        return gate[pick], up[pick]
+
     same_depth = owner.n_layers == suspect.n_layers
     if same_depth:
         layer_pairs = [(layer, layer) for layer in range(owner.n_layers)]
         n_candidates = owner.n_layers
     else:
+        screened = [tuple(rows[: config.screen_units] for rows in owner_rows(layer)) for layer in range(owner.n_layers)]
         # a small bonus per pair: every layer the shorter model has is paired, not only those the screen favours
-        layer_pairs = monotone_pairs(_screen(owner, suspect, rotation, config.screen_units, rng) + 1e-3)
+        layer_pairs = monotone_pairs(_screen(screened, suspect, rotation) + 1e-3)  # type: ignore[arg-type]
         n_candidates = owner.n_layers * suspect.n_layers
+    # where each owner unit sits among the suspect's columns, for the exact test (equal widths only)
+    suspect_ids = np.arange(suspect.n_units) if suspect.held is None else suspect.held
+    positions = None
+    if same_depth and suspect.n_units == owner.n_units and np.all(np.isin(owner_ids, suspect_ids)):
+        positions = np.searchsorted(suspect_ids, owner_ids)
     pairs: list[_LayerPair] = []
-    subset: np.ndarray | None = None
     for layer, other in layer_pairs:
-        gate, up = _unit_vectors(owner, layer)
-        n_units = gate.shape[0]
-        if subset is None:
-            subset = np.sort(rng.choice(n_units, size=min(config.max_units, n_units), replace=False))
-        owner_units = (_normalised(gate[subset]), _normalised(up[subset]))  # only the tested rows stay
-        del gate, up
-        units = _unit_vectors(suspect, other)
+        units = suspect.read(other)
         if units[0].shape[1] != rotation.shape[0]:
-            raise UnsupportedFormat(f"{suspect.path}: layer {other} FFN {units[0].shape} cannot be compared "
+            raise UnsupportedFormat(f"{suspect.name}: layer {other} FFN {units[0].shape} cannot be compared "
                                     f"with the owner's hidden size {rotation.shape[1]}")
-        pairs.append(_layer_pair(owner_units, _aligned(units, rotation), subset, layer, other,
-                                 units[0].shape[0] == n_units))
+        pairs.append(_layer_pair(owner_rows(layer), _aligned(units, rotation), positions, layer, other))
         del units
-    assert subset is not None
     agreements = [p.agreement for p in pairs]
     log10_match = log10_p_matching(agreements, n_candidates)
     p_exact = math.nan
-    if same_depth and all(p.diagonal is not None for p in pairs):
-        p_exact = permutation_p_value(pairs, subset, config.n_permutations, rng)
+    if positions is not None:
+        p_exact = permutation_p_value(pairs, positions, config.n_permutations, rng)
     if math.isnan(p_exact):
         log10_p = log10_match
     else:
@@ -284,6 +342,9 @@ def trace(owner: Checkpoint, suspect: Checkpoint, config: TracingConfig) -> Trac
         notes.append(f"depths differ ({owner.n_layers} vs {suspect.n_layers}): {len(pairs)} layer pairs in order, "
                      f"chosen by a screen; the matching p-value counts all {n_candidates} candidates; "
                      "no exact permutation test")
+    if owner.held is not None or suspect.held is not None:
+        notes.append(f"from stored fingerprints: {len(owner_ids)} owner units a layer against the suspect's "
+                     f"{'stored' if suspect.held is not None else 'every'} unit")
     if residual > config.max_alignment_residual:
         notes.append(f"the residual streams align as poorly as unrelated models' do (relative residual "
                      f"{residual:.2f} > {config.max_alignment_residual}): a related model keeps its embeddings")
@@ -292,10 +353,10 @@ def trace(owner: Checkpoint, suspect: Checkpoint, config: TracingConfig) -> Trac
             notes.append("not called derived on so poor an alignment, whatever the p-value")
     return TracingResult(
         method="tracing", score=-log10_p, p_value=p_value, verdict=verdict, threshold=-math.log10(config.alpha),
-        notes=tuple(notes), owner=str(owner.path), suspect=str(suspect.path), log10_p=log10_p, p_exact=p_exact,
+        notes=tuple(notes), owner=owner.name, suspect=suspect.name, log10_p=log10_p, p_exact=p_exact,
         p_match=10.0 ** log10_match, layer_pairs=tuple((p.owner_layer, p.suspect_layer) for p in pairs),
         agreements=tuple(agreements), robust_agreement=robust_agreement(agreements)[0],
-        units_tested=len(subset), alignment_tokens=n_tokens, alignment_residual=residual,
+        units_tested=len(owner_ids), alignment_tokens=n_tokens, alignment_residual=residual,
         unit_cosine=float(np.mean([np.mean(p.diagonal) for p in pairs if p.diagonal is not None]))
         if math.isfinite(p_exact) else math.nan,
         rotated=bool(rotation.shape[0] == rotation.shape[1]
@@ -319,14 +380,42 @@ class TracingMethod(Method[TracingFingerprint, TracingConfig, TracingResult]):
                 "matching that survives permutation, rotation and scaling; needs no reference models")
 
     def fingerprint(self, source: Checkpoint, config: TracingConfig) -> TracingFingerprint:
-        return TracingFingerprint.of(source)
+        pin = PinnedWeights.of(source)
+        return TracingFingerprint(pin.model, pin.identity, pin.config, **stored_arrays(source, config))
 
     def score(self, owner_fp: TracingFingerprint, suspect_fp: TracingFingerprint, config: TracingConfig) -> float:
-        return trace(owner_fp.checkpoint(), suspect_fp.checkpoint(), config).score
+        return self.compare(owner_fp, suspect_fp, null=None, config=config).score
 
     def compare(self, owner_fp: TracingFingerprint, suspect_fp: TracingFingerprint, *,
                 null: NullCalibration | None, config: TracingConfig) -> TracingResult:
-        return trace(owner_fp.checkpoint(), suspect_fp.checkpoint(), config)
+        return compare_sources(owner_fp.source(), suspect_fp.source(), config)
+
+    def verify(self, owner: str | Path | Checkpoint, suspect: Any, config: TracingConfig | None = None, *,
+               references: Sequence[str | Path] = ()) -> TracingResult:
+        """Models are read directly (every unit, not the stored ones); fingerprint files by what they hold."""
+        config = config if config is not None else self.default_config()
+        return compare_sources(self._source(owner), self._source(suspect), config)
+
+    def _source(self, model: Any) -> Checkpoint | TracingFingerprint:
+        from ...weights import open_checkpoint
+
+        if isinstance(model, Checkpoint):
+            return model
+        stored = self.load_fingerprint(model)
+        return stored.source() if stored is not None else open_checkpoint(model)
+
+
+def compare_sources(owner: Checkpoint | TracingFingerprint, suspect: Checkpoint | TracingFingerprint,
+                    config: TracingConfig) -> TracingResult:
+    """The test on weights where both are there, else on what the fingerprints stored."""
+    if isinstance(owner, Checkpoint) and isinstance(suspect, Checkpoint):
+        return trace(owner, suspect, config)
+    rotation, n_tokens, residual = stored_alignment(owner, suspect)
+
+    def units(side: Checkpoint | TracingFingerprint) -> Units:
+        return checkpoint_units(side) if isinstance(side, Checkpoint) else side.units()
+
+    return trace_units(units(owner), units(suspect), rotation, n_tokens, residual, config)
 
 
 TRACING = TracingMethod()
