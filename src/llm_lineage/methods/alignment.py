@@ -35,7 +35,13 @@ def residual_alignment(owner: Checkpoint, suspect: Checkpoint, n_tokens: int) ->
     # product peaked at 1.6 GB, float32 at about 0.5 GB
     e_owner = owner.rows("embed_tokens", ids_owner, dtype=np.float32)
     e_suspect = suspect.rows("embed_tokens", ids_suspect, dtype=np.float32)
-    # scale does not matter for a rotation; centring removes the shared mean direction of embeddings
+    rotation, residual = procrustes(e_owner, e_suspect)
+    return rotation, len(ids_owner), residual
+
+
+def procrustes(e_owner: np.ndarray, e_suspect: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(R, relative residual)``: the orthogonal map taking the suspect's rows onto the owner's (in place:
+    both are centred; scale does not matter for a rotation, centring removes the shared mean direction)."""
     e_owner -= e_owner.mean(axis=0)
     e_suspect -= e_suspect.mean(axis=0)
     u, _, vt = scipy.linalg.svd(e_suspect.T @ e_owner, full_matrices=False, lapack_driver="gesdd",
@@ -45,4 +51,4 @@ def residual_alignment(owner: Checkpoint, suspect: Checkpoint, n_tokens: int) ->
     fitted = e_suspect @ rotation
     scale = float(np.sum(fitted * e_owner)) / max(float(np.sum(fitted * fitted)), 1e-300)
     residual = float(np.linalg.norm(scale * fitted - e_owner)) / max(float(np.linalg.norm(e_owner)), 1e-300)
-    return rotation, len(ids_owner), residual
+    return rotation, residual

@@ -93,19 +93,12 @@ def strings_of(side: Any) -> set[str]:
 def stored_alignment(owner: Any, suspect: Any) -> tuple[np.ndarray, int, float]:
     """``(R, tokens, relative residual)`` as :func:`..alignment.residual_alignment`, on the stored
     strings: the owner's when it is stored, else the suspect's, those the other side has too."""
-    import scipy.linalg
+    from ..alignment import procrustes
 
     base = owner if not isinstance(owner, Checkpoint) else suspect
     shared = [s for s in base.align_strings if s in strings_of(suspect if base is owner else owner)]
     if len(shared) < 8:
         raise VocabularyMismatch(f"the two models share {len(shared)} of the stored alignment strings: too few "
                                  "to align their residual streams")
-    e_owner, e_suspect = rows_for(owner, shared), rows_for(suspect, shared)
-    e_owner -= e_owner.mean(axis=0)
-    e_suspect -= e_suspect.mean(axis=0)
-    u, _, vt = scipy.linalg.svd(e_suspect.T @ e_owner, full_matrices=False, lapack_driver="gesdd", check_finite=False)
-    rotation = u @ vt
-    fitted = e_suspect @ rotation
-    scale = float(np.sum(fitted * e_owner)) / max(float(np.sum(fitted * fitted)), 1e-300)
-    residual = float(np.linalg.norm(scale * fitted - e_owner)) / max(float(np.linalg.norm(e_owner)), 1e-300)
+    rotation, residual = procrustes(rows_for(owner, shared), rows_for(suspect, shared))
     return rotation, len(shared), residual
