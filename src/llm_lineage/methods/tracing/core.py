@@ -206,20 +206,21 @@ def _layer_pair(owner_units: tuple[np.ndarray, np.ndarray], suspect_units: tuple
     return _LayerPair(owner_layer, suspect_layer, agreement, diagonal, both)
 
 
-def permutation_p_value(pairs: list[_LayerPair], subset: np.ndarray, n_permutations: int,
+def permutation_p_value(pairs: list[_LayerPair], positions: np.ndarray, n_permutations: int,
                         rng: np.random.Generator) -> float:
-    """Exact p-value of ``T = sum_l mean_i C_l[i, i]`` against each layer's suspect units permuted."""
+    """Exact p-value of ``T = sum_l mean_i C_l[i, i]`` against each layer's suspect units permuted.
+
+    ``positions``: each owner unit's own index among the suspect's columns; a uniformly random
+    permutation of the suspect's columns, seen at those positions, gives each unit its partner.
+    """
     observed = sum(float(np.mean(p.diagonal)) for p in pairs if p.diagonal is not None)
-    n_suspect = pairs[0].cosines.shape[1]
-    at_least = 0
-    for _ in range(n_permutations):
-        total = 0.0
-        for pair in pairs:
-            # a uniformly random permutation of the suspect's units, seen on the owner subset
-            partner = rng.permutation(n_suspect)[subset]
-            total += float(np.mean(pair.cosines[np.arange(len(subset)), partner]))
-        at_least += total >= observed
-    return (1 + at_least) / (n_permutations + 1)
+    rows = np.arange(len(positions))
+    totals = np.zeros(n_permutations)
+    for pair in pairs:
+        n_suspect = pair.cosines.shape[1]
+        partners = rng.permuted(np.tile(np.arange(n_suspect), (n_permutations, 1)), axis=1)[:, positions]
+        totals += pair.cosines[rows[None, :], partners].mean(axis=1)
+    return (1 + int(np.sum(totals >= observed))) / (n_permutations + 1)
 
 
 def _screen(owner: list[tuple[np.ndarray, np.ndarray]], suspect: Units, rotation: np.ndarray) -> np.ndarray:

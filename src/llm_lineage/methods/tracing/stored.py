@@ -96,7 +96,8 @@ def stored_alignment(owner: Any, suspect: Any) -> tuple[np.ndarray, int, float]:
     from ..alignment import procrustes
 
     base = owner if not isinstance(owner, Checkpoint) else suspect
-    shared = [s for s in base.align_strings if s in strings_of(suspect if base is owner else owner)]
+    other = strings_of(suspect if base is owner else owner)
+    shared = [s for s in base.align_strings if s in other]
     if len(shared) < 8:
         raise VocabularyMismatch(f"the two models share {len(shared)} of the stored alignment strings: too few "
                                  "to align their residual streams")
