@@ -84,3 +84,27 @@ def test_vocabulary_attacks_are_mapped_by_token_string_and_derived(victim, local
     assert result.verdict is Verdict.DERIVED and result.grade == "exact lm_head", result.note
     # shuffled ids are mapped by the pieces' strings; appended tokens leave the owner's ids in place
     assert ("mapped by string" in result.note) == (kind == "shuffle-vocab")
+
+
+@pytest.mark.parametrize("ftype", ["Q8_0", "Q4_K_M"])
+@pytest.mark.parametrize("access", ["logits", "topk"])
+def test_a_gguf_written_by_llamacpps_own_quantiser_is_an_exact_copy(victim, tmp_path, local_models, ftype, access):
+    """The victim exported to GGUF and quantised by llama.cpp itself (through llama-cpp-python); its
+    lm_head is Q8_0 in both files (a 64-wide model has no K-quant rows: Q4_K_M falls back)."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    import ctypes
+
+    from llm_lineage.serve.gguf_export import export_gguf
+    from llm_lineage.weights.gguf_convert import gguf_to_hf
+
+    f32, quantised = export_gguf(victim, tmp_path / "f32.gguf"), tmp_path / f"{ftype}.gguf"
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{ftype}")
+    assert llama_cpp.llama_model_quantize(str(f32).encode(), str(quantised).encode(), ctypes.byref(params)) == 0
+    copy = gguf_to_hf(quantised, tmp_path / "copy", tokenizer=False)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(victim / name, copy / name)
+    suspect = local_models(copy)
+    source = suspect if access == "logits" else SimulatedAPI(suspect, "topk", top_k=5)
+    result = verify(victim, source, SubspaceConfig(access=access))
+    assert result.verdict is Verdict.DERIVED and result.grade == "exact copy at GGUF Q8_0", result.note
