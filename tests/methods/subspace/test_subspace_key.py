@@ -66,7 +66,8 @@ def test_bad_inputs_raise_lineage_errors(tmp_path, victim, owner_key):
     other = fingerprint_io.save(tmp_path / "other", {"not-subspace": owner_key}, manifest={})
     with pytest.raises(KeyFileError, match="no subspace key"):
         load_owner(other)
-    small = SubspaceKey(**{**owner_key.__dict__, "vocab_size": 100})
+    # a key of another vocabulary with no token strings to map by (keys before 0.4) cannot be tested
+    small = SubspaceKey(**{**owner_key.__dict__, "vocab_size": 100, "token_strings": ()})
     with pytest.raises(VocabularyMismatch):
         verify(small, victim)
 
