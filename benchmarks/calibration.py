@@ -101,6 +101,8 @@ def main() -> None:
     parser.add_argument("--methods", default="tracing,awm,invariant,huref,pcs,std-profile")
     parser.add_argument("--no-smollm", action="store_true", help="leave out SmolLM2-135M (the slow base)")
     parser.add_argument("--no-qwen", action="store_true", help="leave out Qwen2.5-Coder-0.5B (fetched from PyPI)")
+    parser.add_argument("--search", action="store_true", help="also: every independent model searched in a registry "
+                        "of all of them (registry search's verdicts on independent pairs)")
     args = parser.parse_args()
 
     from llm_lineage import zoo
@@ -175,6 +177,8 @@ def main() -> None:
             cache_path.write_text(json.dumps(cache))
             print(f"[{method_name}] {owner} vs {suspect} ({label}): {record['verdict']} p={record['p']:.3g}",
                   file=sys.stderr, flush=True)
+    if args.search:
+        search_independent(work, {**real, **zoo_models})
     labels = [label for _, _, label in derived]
     if "check" in args.methods.split(","):
         cache = {**cache, **check_records(cache)}
@@ -183,6 +187,33 @@ def main() -> None:
     print("\nPairs of two real models over 100M parameters (independent, and derived from them):")
     report({k: r for k, r in cache.items() if r.get("large")}, args.methods.split(","),
            [label for base, _, label in derived if family(base) in large])
+
+
+def search_independent(work: Path, models: dict[str, Path]) -> None:
+    """Register every independent model (stored exact-test fingerprints, the default exact methods), then
+    search each: any candidate of another origin called ``derived`` is a false positive of search."""
+    from llm_lineage.registry import Registry
+    from llm_lineage.registry.search import search
+    from llm_lineage.stats import Verdict
+
+    path = work / "search-registry.sqlite"
+    with Registry(path, create=True) as reg:
+        known = {e.name for e in reg.entries()}
+        for name, model in models.items():
+            if name not in known:
+                reg.add(model, name=name, methods=["tracing", "awm"])
+    false, compared, t0 = 0, 0, time.perf_counter()
+    for name, model in models.items():
+        result = search(model, path, methods=["tracing", "awm"], top=len(models))
+        for candidate in result.candidates:
+            if family(candidate.name) == family(name):
+                continue
+            compared += 1
+            false += candidate.verdict is Verdict.DERIVED
+        print(f"[search] {name}: best {result.candidates[0].name} ({result.candidates[0].verdict.value}), overall "
+              f"{result.verdict.value}", file=sys.stderr, flush=True)
+    print(f"search over {len(models)} registered independent models: {false} of {compared} candidate pairs of "
+          f"different origin called derived ({time.perf_counter() - t0:.0f} s)")
 
 
 def check_records(cache: dict) -> dict:
