@@ -11,7 +11,9 @@ References for the language-model null: the zoo models of seeds 101-104 (the zoo
 Unrelated pairs with a shared tokenizer: every ordered pair of six zoo llamas (seeds 0, 7, 101-104),
 each with the other four as references, and ``stories260k`` / ``llama2xs`` both ways (no third model of
 tok512 exists here, so those are inconclusive by design). Prints the table of the README and the
-false-positive rate at alpha 0.01.
+false-positive rate at alpha 0.01, each with references and with none (the column "no references":
+what an owner with only their own model gets: exact copies at shipping precisions, low-rank changes
+and the width rule decide; the rest is inconclusive).
 
     .venv/bin/python benchmarks/subspace_perturbed.py [--work DIR]
 """
@@ -106,28 +108,30 @@ def main() -> None:
         result = verify(owner, source, config, references=refs)
         return result, time.perf_counter() - start
 
-    print("| suspect | median residual | lm_head change (estimate) | verdict (grade) | p-value | queries |")
-    print("|---|---|---|---|---|---|")
+    print("| suspect | median residual | lm_head change (estimate) | verdict (grade) | p-value | no references | queries |")
+    print("|---|---|---|---|---|---|---|")
     for label, owner, suspect, refs in derived:
         result, _ = run(owner, suspect, refs)
+        alone, _ = run(owner, suspect, [])
         change = result.perturbation
         size = f"{100 * change.relative_change:.2g}%" + (f" (~{change.bits_equivalent}-bit)"
                                                          if change.bits_equivalent else "")
         grade = f" ({result.grade.split(':')[0]})" if result.grade else ""
         print(f"| {label} | {result.compatibility.median_residual:.3g} | {size} | {result.verdict.value}{grade} | "
-              f"{result.p_value:.2g} | {result.n_queries} |")
+              f"{result.p_value:.2g} | {alone.graded_verdict} | {result.n_queries} |")
 
     unrelated = [(zoo_models[a], zoo_models[b], [zoo_models[s] for s in SEEDS if s not in (a, b)][:4])
                  for a, b in itertools.permutations(SEEDS, 2)]
     unrelated += [(HF / "stories260k", HF / "llama2xs", []), (HF / "llama2xs", HF / "stories260k", [])]
-    counts = {v: 0 for v in Verdict}
-    for owner, suspect, refs in unrelated:
-        result, _ = run(owner, suspect, refs)
-        counts[result.verdict] += 1
     n = len(unrelated)
-    print(f"\nunrelated pairs with a shared tokenizer: {n}; derived {counts[Verdict.DERIVED]} "
-          f"(false-positive rate {counts[Verdict.DERIVED] / n:.3f} at alpha 0.01), unrelated "
-          f"{counts[Verdict.UNRELATED]}, inconclusive {counts[Verdict.INCONCLUSIVE]}")
+    for with_refs in (True, False):
+        counts = {v: 0 for v in Verdict}
+        for owner, suspect, refs in unrelated:
+            result, _ = run(owner, suspect, refs if with_refs else [])
+            counts[result.verdict] += 1
+        print(f"\nunrelated pairs with a shared tokenizer, {'with' if with_refs else 'no'} references: {n}; derived "
+              f"{counts[Verdict.DERIVED]} (false-positive rate {counts[Verdict.DERIVED] / n:.3f} at alpha 0.01), "
+              f"unrelated {counts[Verdict.UNRELATED]}, inconclusive {counts[Verdict.INCONCLUSIVE]}")
 
 
 if __name__ == "__main__":
