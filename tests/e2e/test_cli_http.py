@@ -153,12 +153,13 @@ def test_real_int8_copy_over_http_is_derived_with_its_grade(shared_models, tmp_p
     hf = shared_models / "hf"
     with served(hf / "stories260k-q80", "--max-top-logprobs", "5") as url:
         report = verify(hf / "stories260k", url, tmp_path / "q.sqlite", "--outputs", "32")
-    assert report["verdict"] == "derived" and report["decided_by"] == "language-model null"
-    assert report["graded_verdict"].startswith("derived (perturbed lm_head: lm_head changed by about")
-    assert report["perturbation"]["bits_equivalent"] == 8 and report["language_model_null"]["n"] >= 2
+    # the copy is llama2.c's Q8 of the owner's head: an exact copy at that precision, no reference needed
+    assert report["verdict"] == "derived" and report["decided_by"] == "compatibility at int8 groups of 32 (llama2.c Q8)"
+    assert report["graded_verdict"] == "derived (exact copy at int8 groups of 32 (llama2.c Q8))"
+    assert report["perturbation"]["bits_equivalent"] == 8
     # top-5 with logit_bias: (tokens - 1) / 4 queries per output plus misses retried with a larger
     # bias; before the language-model null the same campaign cost 6,663 queries for 96 outputs
-    assert report["queries"] <= 32 * 70
+    assert report["queries"] <= 32 * 80  # 2,310 measured with the chained prompt set (more bias retries)
 
 
 # --- text only: a chat server without log-probs ---------------------------------------------

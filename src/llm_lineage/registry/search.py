@@ -135,6 +135,12 @@ class Comparer:
         self._random: dict[tuple[int, int], np.ndarray] = caches.setdefault("random", {})
 
     @property
+    def suspect_vocab_size(self) -> int | None:
+        if isinstance(self.suspect, Entry):
+            return self.suspect.provenance.get("architecture", {}).get("vocab_size")
+        return self.suspect.config.vocab_size
+
+    @property
     def suspect_tokenizer(self) -> str | None:
         return self.suspect.tokenizer_sha256 if isinstance(self.suspect, Entry) else self.suspect.tokenizer_hash()
 
@@ -159,16 +165,20 @@ class Comparer:
                   and e.summary.ids_key == entry.summary.ids_key and not same_weights(e, entry)]
         null_scores = [float(np.dot(entry.summary.vector, e.summary.vector)) for e in others]  # type: ignore[union-attr]
         null = calibrate(null_scores, source="other registered models")
-        if entry.tokenizer_sha256 and self.suspect_tokenizer not in (None, entry.tokenizer_sha256):
-            # the same ids name different tokens: the correlation is no evidence (it called 6 of 156
-            # independent real pairs of different tokenizers derived in benchmarks/calibration.py --search)
-            return not_applicable("summary", "summary", "different tokenizers: the summary's token ids name "
-                                  "different tokens")
+        vocab = entry.provenance.get("architecture", {}).get("vocab_size")
+        if vocab and self.suspect_vocab_size not in (None, vocab):
+            # another vocabulary: the same ids name different tokens and the correlation is no evidence
+            # (it called 6 of 156 independent real pairs derived in benchmarks/calibration.py --search)
+            return not_applicable("summary", "summary", f"another vocabulary ({self.suspect_vocab_size} tokens against "
+                                  f"{vocab}): the summary's token ids name different tokens")
         hidden = int(entry.provenance.get("architecture", {}).get("hidden_size") or 64)
         own = calibrate(self._random_null(entry, hidden), source="random embeddings")
+        note = ""
+        if entry.tokenizer_sha256 and self.suspect_tokenizer not in (None, entry.tokenizer_sha256):
+            note = "different tokenizer: token ids may name different tokens"
         return method_evidence("summary", "summary", score, own.p_value(score, self.alpha),
                                decide(score, own, alpha=self.alpha, best_possible=1.0), null,
-                               best_possible=1.0, alpha=self.alpha)
+                               best_possible=1.0, alpha=self.alpha, note=note)
 
     def _random_null(self, entry: Entry, hidden: int) -> np.ndarray:
         ids = entry.summary.token_ids  # type: ignore[union-attr]
