@@ -94,7 +94,7 @@ def test_report_opens_in_chromium_with_the_conclusion_and_every_figure(shared_mo
 
 
 @pytest.mark.slow
-def test_over_http_check_picks_subspace_or_text_and_says_why(victim, tmp_path, monkeypatch):
+def test_over_http_check_picks_subspace_or_text_and_says_why(victim, tmp_path, monkeypatch, reference_folder):
     from tests.e2e.test_cli_http import served
 
     with served(victim) as url:
@@ -103,7 +103,7 @@ def test_over_http_check_picks_subspace_or_text_and_says_why(victim, tmp_path, m
     answer = json.loads(done.stdout)
     assert answer["verdict"] == "derived" and "log-probs" in answer["how"]
     assert [t["method"] for t in answer["tests"]] == ["subspace"]
-    monkeypatch.setenv("LLM_LINEAGE_REFERENCES", str(Path(zoo.null_models("llama")[0]).parent))
+    monkeypatch.setenv("LLM_LINEAGE_REFERENCES", str(reference_folder))  # the text method's null
     with served(victim, "--no-logprobs") as url:
         done = _cli(str(victim), url, "--api-model", "m", "--cache", str(tmp_path / "b.sqlite"), "--prompts", "20",
                     "--json")
