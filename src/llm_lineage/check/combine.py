@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..stats import Verdict
 
@@ -97,6 +97,4 @@ def with_holm(tests: Sequence[Test]) -> list[Test]:
     """``tests`` with each deciding test's Holm-adjusted p-value filled in."""
     deciding = [i for i, t in enumerate(tests) if t.deciding and math.isfinite(t.p_value)]
     adjusted = dict(zip(deciding, holm([tests[i].p_value for i in deciding]), strict=True))
-    from dataclasses import replace
-
     return [replace(t, holm_p_value=adjusted.get(i, math.nan)) for i, t in enumerate(tests)]
