@@ -22,7 +22,7 @@ def conclude(owner: str, suspect: str, combined: Combined, tests: Sequence[Test]
         best = max(deciding, key=lambda t: t.neg_log10_p)
         text = (f"{b} is derived from {a}: p = {_p(combined)} ({combined.correction}, alpha {alpha}). "
                 f"The strongest evidence compares {get_method(best.method).plain}: {best.finding}; p = "
-                f"{format_p(best.p_value)} against its null ({best.null}).")
+                f"{format_p(best.p_value, best.neg_log10_p)} against its null ({best.null}).")
         if looks := derivation(results):
             text += f" It looks like {looks}."
         return text + _untested(not_tested), ""
