@@ -12,9 +12,11 @@ each attempt is counted. Requests run on a thread pool of configurable size.
 The API key is read from the environment variable the caller names and handed to the SDK only;
 it is not an attribute of this object, a request parameter, a cache entry or a log line.
 
-Servers return tokens as text (OpenAI, llama.cpp) or, when asked with vLLM's
-``return_tokens_as_token_ids``, as ``token_id:N``. Text is mapped back to ids through the owner's
-tokenizer; pieces whose text is ambiguous (several ids decode alike) are dropped, never guessed.
+Servers return tokens as text (OpenAI), as ``token_id:N`` when asked with vLLM's
+``return_tokens_as_token_ids``, or with their ``id`` beside the text (llama.cpp's ``llama-server``,
+whose completions answer in the chat API's per-token ``content`` form). Ids are read as they come;
+text is mapped back to ids through the owner's tokenizer, and pieces whose text is ambiguous
+(several ids decode alike) are dropped, never guessed.
 What the endpoint can do is measured by ``outputs/probe.py``; how log-prob vectors are assembled
 from answers is ``outputs/strategies.py``.
 """
@@ -322,8 +324,29 @@ class OpenAIEndpoint:
 
 
 def _logprobs_block(answer: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The completions API's log-prob columns (``tokens``, ``token_logprobs``, ``top_logprobs``)
+    of an answer's first choice, whichever of the two forms servers use it came in."""
     choices = answer.get("choices") or []
-    return choices[0].get("logprobs") if choices else None
+    block = choices[0].get("logprobs") if choices else None
+    if isinstance(block, Mapping) and not block.get("tokens") and isinstance(block.get("content"), list):
+        return _columns(block["content"])
+    return block
+
+
+def _columns(content: list[Any]) -> dict[str, list[Any]]:
+    """The per-token form (``[{id?, token, logprob, top_logprobs: [{id?, token, logprob}]}]``,
+    llama-server's completions and every chat API) as columns; a token with an ``id`` is keyed
+    ``token_id:N``, so no tokenizer has to guess it back from its text."""
+    def key(entry: Mapping[str, Any]) -> str:
+        token_id = entry.get("id")
+        return f"{TOKEN_ID_PREFIX}{token_id}" if isinstance(token_id, int) else str(entry["token"])
+
+    try:
+        return {"tokens": [key(e) for e in content], "token_logprobs": [e.get("logprob") for e in content],
+                "top_logprobs": [{key(t): t.get("logprob") for t in e.get("top_logprobs") or []} for e in content]}
+    except (AttributeError, TypeError, KeyError) as exc:
+        raise EndpointMalformed(f"log-probs of the wrong shape in a per-token answer ({type(exc).__name__}: "
+                                f"{_first_line(exc)})") from None
 
 
 def _first_line(exc: BaseException) -> str:

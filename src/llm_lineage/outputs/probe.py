@@ -84,7 +84,7 @@ def probe(endpoint: OpenAIEndpoint, *, prompt: str = PROBE_PROMPT) -> ProbeResul
             first = endpoint.request(prompt)
             notes.append("the logprobs parameter is refused")
     block = _logprobs_block(first)
-    has_logprobs = bool(block and block.get("top_logprobs"))
+    has_logprobs = bool(block and any(block.get("top_logprobs") or []))  # [{}]: the key, no log-probs
     tokens = (block or {}).get("tokens") or []
     token_ids = bool(tokens) and all(str(t).startswith(TOKEN_ID_PREFIX) for t in tokens)
     if endpoint.token_ids and not token_ids:
