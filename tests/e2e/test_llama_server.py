@@ -136,3 +136,19 @@ def test_verify_over_the_bias_search_tells_a_copy_from_an_unrelated_model(
         outcome = verify_endpoint(victim, url, api_model="m", config=config, strategy="greedy-search",
                                   cache_path=tmp_path / f"{truth.value}.sqlite")
         assert outcome.verdict is truth, outcome.result.note
+
+
+@pytest.mark.parametrize("kind", ["shuffle-vocab", "extend-vocab"])
+def test_a_changed_vocabulary_is_read_by_token_text_and_derived(victim, llama_server, tmp_path, kind):
+    """llama-server names each token's id and text: a shuffled vocabulary is read by text through
+    the owner's tokenizer (its ids are not the owner's), an extended one by id, the appended
+    tokens left out; both are the owner's exact lm_head."""
+    from llm_lineage.attacks import derive
+
+    suspect = derive(victim, kind, tmp_path / kind, seed=2)
+    url = llama_server(export_gguf(suspect, tmp_path / f"{kind}.gguf"))
+    outcome = verify_endpoint(victim, url, api_model="m", cache_path=tmp_path / "verify.sqlite")
+    assert outcome.verdict is Verdict.DERIVED and outcome.result.grade == "exact lm_head", outcome.result.note
+    assert outcome.campaign.probe.ids_differ is (kind == "shuffle-vocab")
+    mapped = [n for n in outcome.result.notes if "mapped by string" in n]
+    assert bool(mapped) is (kind == "shuffle-vocab")

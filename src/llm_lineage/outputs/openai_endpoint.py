@@ -72,10 +72,15 @@ class TokenVocabulary:
         for token_id in range(vocab_size):
             by_text.setdefault(tokenizer.decode([token_id]), []).append(token_id)
         self._ids = {text: ids[0] for text, ids in by_text.items() if len(ids) == 1}
+        self._texts = {token_id: text for text, token_id in self._ids.items()}
         self.ambiguous = sum(len(ids) for ids in by_text.values() if len(ids) > 1)
 
     def id_of(self, text: str) -> int | None:
         return self._ids.get(text)
+
+    def text_of(self, token_id: int) -> str | None:
+        """The owner's text of ``token_id`` (None when another id decodes alike, or out of range)."""
+        return self._texts.get(token_id)
 
     def encode(self, prompt: str) -> list[int]:
         return list(self.tokenizer(prompt)["input_ids"])
@@ -121,6 +126,9 @@ class OpenAIEndpoint:
         self.retry = retry
         self.capabilities = capabilities
         self.token_ids = token_ids  # ask for ``token_id:N`` tokens (cleared by the probe if refused)
+        # the server's ids are not the owner's (a shuffled or extended vocabulary, found by the
+        # probe): its tokens are read by their text, through the owner's tokenizer
+        self.read_by_text = False
         # server-specific sampling fields sent with every request (llama.cpp: {"repeat_penalty": 1.0})
         self.extra_body = dict(extra_body or {})
         self.n_queries = 0          # answers received, paid now or read from the cache
@@ -270,7 +278,7 @@ class OpenAIEndpoint:
         An answer of the wrong shape, or with a log-prob that is not a finite number <= 0, is
         reported (:class:`EndpointMalformed`), never read as evidence."""
         try:
-            block = _logprobs_block(answer)
+            block = self.logprobs_block(answer)
             if block is None:
                 raise EndpointUnsupported(f"{self.base_url} returned no log-probs",
                                           hint="this endpoint can only be verified with --strategy greedy-search")
@@ -293,9 +301,13 @@ class OpenAIEndpoint:
         return TopLogprobs(np.asarray(ids, dtype=np.int64)[order], np.asarray(values, dtype=np.float64)[order],
                            sampled)
 
+    def logprobs_block(self, answer: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """:func:`_logprobs_block`, tokens keyed as this endpoint reads them (ids, or text)."""
+        return _logprobs_block(answer, by_text=self.read_by_text)
+
     def generated_id(self, answer: Mapping[str, Any]) -> int | None:
         """The greedy token of a one-token answer, from its log-probs or, failing that, its text."""
-        block = _logprobs_block(answer)
+        block = self.logprobs_block(answer)
         if block and block.get("tokens"):
             return self.token_id(block["tokens"][-1])
         if self.vocabulary is None:
@@ -314,32 +326,58 @@ class OpenAIEndpoint:
         if self.capabilities.top_k < self.vocab_size:
             raise EndpointUnsupported(f"{self.base_url} returns at most {self.capabilities.top_k} log-probs, "
                                       f"not the whole vocabulary of {self.vocab_size}")
-        top = self.top_logprobs(prompt, top_k=self.vocab_size)
+        return self.all_logprobs(prompt)
+
+    def all_logprobs(self, prompt: str) -> np.ndarray:
+        """One query for every log-prob; shape (vocab_size,), NaN where a token was not returned."""
+        # the whole answer, which may be wider than the owner's vocabulary (tokens appended to it,
+        # found by the probe); those tokens are no evidence about the owner's lm_head
+        top = self.top_logprobs(prompt, top_k=max(self.vocab_size, self.capabilities.top_k))
+        inside = top.token_ids < self.vocab_size
         out = np.full(self.vocab_size, np.nan)
-        out[top.token_ids] = top.logprobs
+        out[top.token_ids[inside]] = top.logprobs[inside]
         return out
 
     def logits(self, prompt: str) -> np.ndarray:
         raise EndpointUnsupported(f"{self.base_url} is an API: it returns log-probs, never raw logits")
 
 
-def _logprobs_block(answer: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def _logprobs_block(answer: Mapping[str, Any], *, by_text: bool = False) -> Mapping[str, Any] | None:
     """The completions API's log-prob columns (``tokens``, ``token_logprobs``, ``top_logprobs``)
     of an answer's first choice, whichever of the two forms servers use it came in."""
+    content = _content(answer)
+    if content is not None:
+        return _columns(content, by_text)
+    choices = answer.get("choices") or []
+    return choices[0].get("logprobs") if choices else None
+
+
+def _content(answer: Mapping[str, Any]) -> list[Any] | None:
+    """The per-token form of an answer's log-probs, if it came in that form."""
     choices = answer.get("choices") or []
     block = choices[0].get("logprobs") if choices else None
     if isinstance(block, Mapping) and not block.get("tokens") and isinstance(block.get("content"), list):
-        return _columns(block["content"])
-    return block
+        return block["content"]
+    return None
 
 
-def _columns(content: list[Any]) -> dict[str, list[Any]]:
+def id_text_pairs(answer: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """Every (id, text) an answer in the per-token form names (llama-server gives both)."""
+    pairs = []
+    for entry in _content(answer) or []:
+        for item in [entry, *((entry.get("top_logprobs") or []) if isinstance(entry, Mapping) else [])]:
+            if isinstance(item, Mapping) and isinstance(item.get("id"), int) and isinstance(item.get("token"), str):
+                pairs.append((item["id"], item["token"]))
+    return pairs
+
+
+def _columns(content: list[Any], by_text: bool) -> dict[str, list[Any]]:
     """The per-token form (``[{id?, token, logprob, top_logprobs: [{id?, token, logprob}]}]``,
     llama-server's completions and every chat API) as columns; a token with an ``id`` is keyed
-    ``token_id:N``, so no tokenizer has to guess it back from its text."""
+    ``token_id:N`` (no tokenizer has to guess it back from its text) unless ``by_text``."""
     def key(entry: Mapping[str, Any]) -> str:
         token_id = entry.get("id")
-        return f"{TOKEN_ID_PREFIX}{token_id}" if isinstance(token_id, int) else str(entry["token"])
+        return f"{TOKEN_ID_PREFIX}{token_id}" if isinstance(token_id, int) and not by_text else str(entry["token"])
 
     try:
         return {"tokens": [key(e) for e in content], "token_logprobs": [e.get("logprob") for e in content],

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EndpointMalformed, EndpointRejected, EndpointUnavailable, EndpointUnsupported
-from .openai_endpoint import TOKEN_ID_PREFIX, OpenAIEndpoint, _logprobs_block
+from .openai_endpoint import TOKEN_ID_PREFIX, OpenAIEndpoint, _logprobs_block, id_text_pairs
 from .source import Capabilities
 
 PROBE_PROMPT = "Once upon a time"
@@ -48,6 +48,7 @@ class ProbeResult:
     strategy_reason: str = ""
     strategies: dict[str, Any] = field(default_factory=dict)  # each candidate: cost or why not
     chat: bool = False               # also answers /v1/chat/completions
+    ids_differ: bool = False         # its ids are not the owner's: tokens are read by their text
 
     def capabilities(self) -> Capabilities:
         return Capabilities(probs=self.top_logprobs_cap >= self.vocab_size, top_k=self.top_logprobs_cap,
@@ -96,20 +97,44 @@ def probe(endpoint: OpenAIEndpoint, *, prompt: str = PROBE_PROMPT) -> ProbeResul
     decimals = _decimals(top_answer) if top_answer is not None else None
     greedy = endpoint.generated_id(first)
 
-    # 3. logit_bias: accepted? changes the greedy token? shifts the returned log-probs?
-    accepted, changes, shifts, max_bias = _bias_effect(endpoint, prompt, greedy, min(cap, 5), notes)
-
-    # 4. how many tokens one request may bias
-    max_biased = _biased_token_cap(endpoint, prompt, vocab, notes) if accepted else None
-
-    # 5. prompt log-probs through echo
-    echo = _echo_works(endpoint, prompt, notes) if has_logprobs else False
+    # 2b. ids that are not the owner's (a shuffled or extended vocabulary): read tokens by their text;
+    # logit_bias and echo name tokens by id, so they cannot be used on such a server
+    endpoint.read_by_text = ids_differ = _ids_differ(endpoint, top_answer or first, notes)
+    if ids_differ:
+        greedy = endpoint.generated_id(first)
+        accepted = changes = shifts = echo = False
+        max_bias, max_biased = 0.0, None
+    else:
+        # 3. logit_bias: accepted? changes the greedy token? shifts the returned log-probs?
+        accepted, changes, shifts, max_bias = _bias_effect(endpoint, prompt, greedy, min(cap, 5), notes)
+        # 4. how many tokens one request may bias
+        max_biased = _biased_token_cap(endpoint, prompt, vocab, notes) if accepted else None
+        # 5. prompt log-probs through echo
+        echo = _echo_works(endpoint, prompt, notes) if has_logprobs else False
 
     result = ProbeResult(endpoint.base_url, endpoint.model, vocab, has_logprobs, cap, token_ids, accepted, changes,
                          shifts, max_biased, max_bias, decimals, echo, endpoint.n_queries - start, tuple(notes),
-                         chat=chat)
+                         chat=chat, ids_differ=ids_differ)
     endpoint.capabilities = result.capabilities()
     return result
+
+
+def _ids_differ(endpoint: OpenAIEndpoint, answer: dict[str, Any], notes: list[str]) -> bool:
+    """Whether the server's token ids are not the owner's: the text it returns beside each id
+    (llama-server does) is, for more than 5% of them, not the owner's text of that id. A few
+    disagreements are decoding details (byte tokens, spaces), not another vocabulary."""
+    pairs = id_text_pairs(answer)
+    if endpoint.vocabulary is None or not pairs:
+        return False
+    # ids beyond the owner's vocabulary are appended tokens, not a sign of other ids
+    known = [(i, t) for i, t in pairs if endpoint.vocabulary.text_of(i) is not None]
+    differ = sum(endpoint.vocabulary.text_of(i) != t for i, t in known)
+    if differ <= max(2, 0.05 * len(known)):
+        return False
+    notes.append(f"its token ids are not the owner's ({differ} of {len(known)} returned ids carry other text): "
+                 "tokens are read by their text through the owner's tokenizer, so logit_bias and echo "
+                 "(which name tokens by id) are not used")
+    return True
 
 
 def api_offered(endpoint: OpenAIEndpoint, api: str, prompt: str = PROBE_PROMPT) -> bool:
@@ -152,6 +177,18 @@ def _top_k_cap(endpoint: OpenAIEndpoint, prompt: str, vocab: int, notes: list[st
     returned = len((_logprobs_block(answer) or {}).get("top_logprobs", [None])[-1] or {})
     if returned < k:
         notes.append(f"asked for {k} log-probs, got {returned}: a silent cap")
+    if k == vocab and returned == vocab and max((i for i, _ in id_text_pairs(answer)), default=0) >= vocab:
+        # ids beyond the owner's vocabulary (tokens appended to it): ask for more, so that every
+        # one of the owner's tokens is among the answer's
+        try:
+            wider = endpoint.request(prompt, logprobs=2 * vocab)
+        except EndpointRejected:
+            return k, answer
+        more = len((_logprobs_block(wider) or {}).get("top_logprobs", [None])[-1] or {})
+        if more > vocab:
+            notes.append(f"its vocabulary is larger than the owner's: {more} tokens, {more - vocab} beyond the "
+                         f"owner's {vocab} (ignored)")
+            return more, wider
     return min(k, returned), answer
 
 

@@ -203,8 +203,10 @@ def _rounding_sd(decimals: int | None) -> float:
 def _full(vector: np.ndarray, tokens: np.ndarray, decimals: int | None) -> tuple[np.ndarray, float]:
     vector = np.asarray(vector, dtype=np.float64)
     values = vector[tokens]
-    # the returned values themselves are float32 (log-softmax included): rounding relative to their size
-    scale = float(np.sqrt(np.mean(vector ** 2)))
+    # the returned values themselves are float32 (log-softmax included): rounding relative to their
+    # size; tokens a server left out (NaN: read by text, an ambiguous piece) do not set the scale
+    finite = vector[np.isfinite(vector)]
+    scale = float(np.sqrt(np.mean(finite ** 2))) if finite.size else 0.0
     return values, math.hypot(U32 * scale, _rounding_sd(decimals))
 
 

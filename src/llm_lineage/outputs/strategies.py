@@ -113,10 +113,7 @@ def choose(result: ProbeResult, *, strategy: str | None = None,
 
 def full_logprobs(endpoint: OpenAIEndpoint, prompt: str) -> np.ndarray:
     """Strategy 1: one query with ``logprobs = V``; shape (vocab_size,), NaN where unreadable."""
-    top = endpoint.top_logprobs(prompt, top_k=endpoint.vocab_size)
-    out = np.full(endpoint.vocab_size, np.nan)
-    out[top.token_ids] = top.logprobs
-    return out
+    return endpoint.all_logprobs(prompt)
 
 
 def echo_logprobs(endpoint: OpenAIEndpoint, prompt: str, tokens: np.ndarray | None = None) -> np.ndarray:

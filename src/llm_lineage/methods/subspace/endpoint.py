@@ -66,12 +66,15 @@ def test_keys(campaign: Campaign, keys: Mapping[str, SubspaceKey], config: Subsp
         if not errors_are_results:
             raise
         return dict.fromkeys(keys, f"not testable on this endpoint: {exc}")
+    mapped = (f"token ids mapped by string through the owner's tokenizer (the server's ids are not the "
+              f"owner's): {len(evidence.token_ids)} of {len(tokens)} tokens read" if campaign.probe.ids_differ else "")
     results: dict[str, SubspaceResult | str] = {}
     names = track(list(keys), "testing owner keys") if progress else list(keys)
     for name in names:
         try:
-            results[name] = compare(keys[name], evidence, config=config, suspect_name=campaign.source.name,
-                                    references=(references or {}).get(name, ()), null=(nulls or {}).get(name))
+            result = compare(keys[name], evidence, config=config, suspect_name=campaign.source.name,
+                             references=(references or {}).get(name, ()), null=(nulls or {}).get(name))
+            results[name] = replace(result, notes=(*result.notes, mapped)) if mapped else result
         except LineageError as exc:
             if not errors_are_results:
                 raise
