@@ -1,14 +1,18 @@
 """Malformed and hostile inputs through every command, as separate processes: tracebacks, hangs, memory.
 
-Builds about a hundred malformed inputs from a zoo model (config.json values, safetensors headers,
-index files, GGUF headers that lie, owner key files, FIFOs, links to /dev/zero, empty and truncated
-files, a pickle) and runs each through ``inspect``, ``fingerprint``, ``compare``, ``verify``,
-``registry add``, ``search`` and ``attack``. Prints per command: runs, exit codes, tracebacks, hangs
-(past ``--timeout``), and the largest peak RSS of one run; then every run that broke the rule (exit
-0, 2 or 3; one ``error:`` line; no traceback; no hang; peak RSS under ``--memory-mb``).
+Builds about 140 malformed inputs from a zoo model (config.json values, safetensors headers,
+index files, GGUF headers that lie, FIFOs, links to /dev/zero, empty and truncated files, a pickle;
+and well-formed files with wrong contents: GGUF metadata keys missing or zero, owner key files with
+entries missing or of the wrong type, shape or finiteness, garbage tokenizer.json, a config that
+disagrees with its tensors, non-finite and all-zero weights, a lone tensor) and runs each through
+``inspect``, ``fingerprint``, ``compare``, ``verify``, ``registry add``, ``search`` and ``attack``.
+Prints per command: runs, exit codes, tracebacks, hangs (past ``--timeout``), silent acceptances
+(exit 0 on wrong contents), and the largest peak RSS of one run; then every run that broke the
+rule (exit 0, 2 or 3, never 0 on wrong contents; one ``error:`` line; no traceback; no hang;
+peak RSS under ``--memory-mb``).
 
     .venv/bin/python benchmarks/robustness_matrix.py [--work DIR] [--timeout 120] [--memory-mb 1500]
-        [--commands inspect,attack]
+        [--commands inspect,attack] [--cases gguf-,key-,tokenizer-,content-,link-loop]
 """
 
 from __future__ import annotations
@@ -94,6 +98,108 @@ def cases(victim: Path, work: Path) -> dict[str, Path]:
         body += struct.pack("<Q", 1) + b"w" + struct.pack("<I", len(dims)) + struct.pack(f"<{len(dims)}Q", *dims)
         path.write_bytes(body + struct.pack("<IQ", 0, 0) + b"\0" * 64)
         out[label] = path
+    out.update(content_cases(victim, work, copy))
+    return out
+
+
+# inputs whose files are well formed but whose contents are wrong: every command must refuse them
+# (exit 2, one line naming what is wrong); exit 0 on one of these is a silent acceptance
+MUST_REFUSE = ("gguf-", "key-", "tokenizer-", "content-")
+
+
+def content_cases(victim: Path, work: Path, copy) -> dict[str, Path]:
+    """GGUF metadata, owner key files, tokenizer bytes, config-vs-tensor disagreements, non-finite values."""
+    import contextlib
+    from unittest import mock
+
+    import gguf
+    import numpy as np
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    from llm_lineage.serve.gguf_export import export_gguf
+
+    out: dict[str, Path] = {}
+    for label, patches in {
+        "gguf-no-embedding-length": {"add_embedding_length": lambda self, n: None},
+        "gguf-arch-without-keys": {"add_architecture": lambda self: self.add_string("general.architecture", "evil")},
+        "gguf-head-count-0": {"add_head_count": lambda self, n: self.add_uint32(f"{self.arch}.attention.head_count", 0)},
+    }.items():
+        with contextlib.ExitStack() as stack:
+            for name, fn in patches.items():
+                stack.enter_context(mock.patch.object(gguf.GGUFWriter, name, fn))
+            out[label] = export_gguf(victim, work / f"{label}.gguf")
+
+    key = work / "owner-key.safetensors"
+    subprocess.run([sys.executable, "-m", "llm_lineage.cli", "fingerprint", str(victim), "-o", str(key),
+                    "--methods", "subspace,pcs"], capture_output=True, check=True)
+    with safe_open(str(key), framework="numpy") as handle:
+        doc = json.loads(handle.metadata()["llm_lineage"])
+    tensors = load_file(str(key))
+
+    def key_file(label: str, edit_doc=None, edit_tensors=None) -> None:
+        d, t = json.loads(json.dumps(doc)), dict(tensors)
+        if edit_doc:
+            edit_doc(d)
+        if edit_tensors:
+            edit_tensors(t)
+        path = work / f"{label}.safetensors"
+        text = json.dumps(d)
+        save_file(t, str(path), metadata={"llm_lineage": text})
+        path.with_suffix(".json").write_text(text)
+        out[label] = path
+
+    key_file("key-no-fingerprints", edit_doc=lambda d: d.pop("fingerprints"))
+    key_file("key-no-basis", edit_tensors=lambda t: t.pop("subspace/basis"))
+    key_file("key-hidden-size-string",
+             edit_doc=lambda d: d["fingerprints"]["subspace"]["fields"].update(hidden_size="64"))
+    key_file("key-basis-few-rows", edit_tensors=lambda t: t.update({"subspace/basis": t["subspace/basis"][:3]}))
+    key_file("key-basis-nan", edit_tensors=lambda t: t.update(
+        {"subspace/basis": np.where(np.arange(t["subspace/basis"].size).reshape(t["subspace/basis"].shape) == 0,
+                                    np.nan, t["subspace/basis"])}))
+
+    for label, data in {"tokenizer-random-bytes": os.urandom(4096),
+                        "tokenizer-wrong-shape": json.dumps({"model": {"type": "BPE", "vocab": "x", "merges": 5}}).encode(),
+                        "tokenizer-json-string": b'"just a string"'}.items():
+        model = copy(label)
+        (model / "tokenizer.json").write_bytes(data)
+        out[label] = model
+
+    config = json.loads((victim / "config.json").read_text())
+    weights = load_file(str(victim / "model.safetensors"))
+    embed = next(k for k in weights if "embed_tokens" in k)
+    q0 = next(k for k in weights if "layers.0." in k and "q_proj" in k)
+    ffn = next(k for k in weights if "layers.0." in k and "down_proj" in k)
+
+    def model_with(label: str, *, tensors=None, config_edit=None) -> None:
+        model = copy(label)
+        if tensors is not None:
+            save_file(tensors, str(model / "model.safetensors"))
+        if config_edit:
+            cfg = dict(config)
+            config_edit(cfg)
+            (model / "config.json").write_text(json.dumps(cfg))
+        out[label] = model
+
+    def poisoned(name: str, value: float) -> dict:
+        t = dict(weights)
+        t[name] = t[name].copy()
+        t[name].flat[0] = value
+        return t
+
+    model_with("content-hidden-size-disagrees", config_edit=lambda c: c.update(hidden_size=2 * c["hidden_size"]))
+    model_with("content-zero-embedding", tensors={**weights, embed: np.zeros_like(weights[embed])})
+    model_with("content-nan-q-proj", tensors=poisoned(q0, float("nan")))
+    model_with("content-nan-ffn", tensors=poisoned(ffn, float("nan")))
+    model_with("content-inf-embedding", tensors=poisoned(embed, float("inf")))
+    model_with("content-qwen2-config-over-llama",
+               config_edit=lambda c: c.update(model_type="qwen2", architectures=["Qwen2ForCausalLM"]))
+    gpt2 = {k.replace("model.embed_tokens", "transformer.wte").replace("model.layers", "transformer.h")
+            .replace("self_attn.q_proj", "attn.c_q"): v for k, v in weights.items()}
+    model_with("content-gpt2-names-under-llama", tensors=gpt2)
+    lone = work / "content-lone-tensor.safetensors"
+    save_file({"foo": np.ones((3, 3), dtype=np.float32)}, str(lone))
+    out["content-lone-tensor"] = lone
     return out
 
 
@@ -128,6 +234,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--memory-mb", type=int, default=1500)
     parser.add_argument("--commands", default=None, help="Comma-separated subset of the commands (default: all).")
+    parser.add_argument("--cases", default=None, help="Only the inputs whose names start with one of these "
+                        "comma-separated prefixes (gguf-,key-,tokenizer-,content-,...).")
     args = parser.parse_args()
     os.environ.setdefault("LLM_LINEAGE_CACHE", str(args.work / "cache"))
     from llm_lineage import zoo
@@ -154,7 +262,10 @@ def main() -> None:
     table: dict[str, Counter[str]] = defaultdict(Counter)
     peak: dict[str, int] = defaultdict(int)
     broken = []
-    for label, path in cases(victim, inputs).items():
+    selected = cases(victim, inputs)
+    if args.cases:
+        selected = {k: v for k, v in selected.items() if k.startswith(tuple(args.cases.split(",")))}
+    for label, path in selected.items():
         for command, make in commands.items():
             code, err, seconds, rss = run([*cli, *make(path)], args.timeout)
             table[command]["runs"] += 1
@@ -164,15 +275,18 @@ def main() -> None:
             table[command]["tracebacks"] += traceback
             table[command]["hangs"] += code is None
             first = err.strip().splitlines()[0] if err.strip() else ""
-            ok = (code in (0, 2, 3) and not traceback and rss <= args.memory_mb
+            silent = code == 0 and label.startswith(MUST_REFUSE)
+            table[command]["silent acceptances"] += silent
+            ok = (code in (0, 2, 3) and not traceback and rss <= args.memory_mb and not silent
                   and (code == 0 or first.startswith("error: ")))
             if not ok:
                 broken.append((label, command, code, rss, round(seconds, 1), first[:160]))
-    print("| command | runs | exit codes | tracebacks | hangs | peak RSS (MB) |")
-    print("|---|---|---|---|---|---|")
+    print("| command | runs | exit codes | tracebacks | hangs | silent acceptances | peak RSS (MB) |")
+    print("|---|---|---|---|---|---|---|")
     for command, counts in table.items():
         codes = ", ".join(f"{k.removeprefix('exit ')}: {v}" for k, v in sorted(counts.items()) if k.startswith("exit"))
-        print(f"| {command} | {counts['runs']} | {codes} | {counts['tracebacks']} | {counts['hangs']} | {peak[command]} |")
+        print(f"| {command} | {counts['runs']} | {codes} | {counts['tracebacks']} | {counts['hangs']} | "
+              f"{counts['silent acceptances']} | {peak[command]} |")
     print(f"\n{len(broken)} runs broke the rule")
     for row in broken:
         print("  ", row)

@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import zoo
 from ..errors import InputError
+from ..weights.hf_model import require_finite
 
 ATTACKS: dict[str, Callable[..., Any]] = {}
 
@@ -86,6 +87,7 @@ def derive(victim: str | Path, kind: str, out_dir: str | Path, *, progress: bool
         model, tokenizer = out.model, out.tokenizer or tokenizer
     elif out is not None:
         model = out
+    require_finite(model, f"attack {kind!r} on {victim} (nothing written)")  # a damaged copy is never saved
     return zoo.save(model, out_dir, extra={"attack.json": manifest}, tokenizer_object=tokenizer)
 
 

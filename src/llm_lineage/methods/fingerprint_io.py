@@ -66,19 +66,81 @@ def load(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise KeyFileError(f"{path} is not an llm-lineage fingerprint file ({exc})") from None
     except Exception as exc:
         raise KeyFileError(f"{path} cannot be read ({exc})") from None
-    if doc.get("format") != FORMAT:
-        raise KeyFileError(f"{path} has format {doc.get('format')!r}; this version reads {FORMAT}")
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise KeyFileError(f"{path} has format {found!r}; this version reads {FORMAT}")
+    entries = doc.get("fingerprints")
+    if not isinstance(entries, dict) or not all(isinstance(e, dict) and isinstance(e.get("class"), str)
+                                                and isinstance(e.get("fields"), dict) for e in entries.values()):
+        raise KeyFileError(f"{path} has no valid 'fingerprints' table (method -> class and fields)",
+                           hint="write the file again with `llm-lineage fingerprint`")
     out = {}
-    for method, entry in doc["fingerprints"].items():
+    for method, entry in entries.items():
         cls = _import_class(entry["class"], path)
         arrays = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.split("/", 1)[0] == method}
-        kwargs = {**entry["fields"], **arrays}
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        kwargs = {k: (tuple(v) if isinstance(v, list) and "tuple" in str(names[k].type) else v)
-                  for k, v in kwargs.items() if k in names}
-        out[method] = cls(**kwargs)
+        out[method] = _build(cls, {**entry["fields"], **arrays}, f"{path}: the {method} fingerprint")
     manifest = {k: v for k, v in doc.items() if k != "fingerprints"}
     return out, manifest
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """One fingerprint from a file's entries, checked against its class first: every field without
+    a default present, each of its declared type, and the class's own ``validate()`` (shapes,
+    finiteness) passed; anything else is a :class:`KeyFileError` naming the entry."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    missing = [name for name, f in fields.items() if name not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise KeyFileError(f"{where} lacks {', '.join(missing)}", hint="write the file again with `llm-lineage fingerprint`")
+    kwargs = {}
+    for name, value in values.items():
+        if name not in fields:
+            continue
+        declared = str(fields[name].type)
+        if isinstance(value, list) and "tuple" in declared:
+            value = tuple(value)
+        if not _of_type(value, declared):
+            raise KeyFileError(f"{where}: {name} is {type(value).__name__} {_short(value)}, not {declared}")
+        kwargs[name] = value
+    try:
+        fp = cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise KeyFileError(f"{where} cannot be built ({exc})") from None
+    problem = fp.validate() if hasattr(fp, "validate") else None
+    if problem:
+        raise KeyFileError(f"{where}: {problem}", hint="write the file again with `llm-lineage fingerprint`")
+    return fp
+
+
+def _of_type(value: Any, declared: str) -> bool:
+    """Whether ``value`` is of the annotation ``declared`` (a string: these modules use postponed
+    annotations); types this check does not know are accepted and left to ``validate()``."""
+    for option in (part.strip() for part in declared.split("|")):
+        if option == "None" and value is None:
+            return True
+        if option == "bool" and isinstance(value, bool):
+            return True
+        if option == "int" and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return True
+        if option == "float" and isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            return True
+        if option == "str" and isinstance(value, str):
+            return True
+        if option in ("np.ndarray", "numpy.ndarray") and isinstance(value, np.ndarray):
+            return True
+        if option.startswith(("tuple", "list")) and isinstance(value, (tuple, list)):
+            return True
+        if option.startswith("dict") and isinstance(value, dict):
+            return True
+        if option.split("[")[0] not in ("None", "bool", "int", "float", "str", "np.ndarray", "numpy.ndarray",
+                                        "tuple", "list", "dict"):
+            return True
+    return False
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, np.ndarray) else f"of shape {value.shape}"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def is_fingerprint_file(path: str | Path) -> bool:

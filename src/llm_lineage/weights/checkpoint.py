@@ -8,7 +8,9 @@ time; nothing is cached, so memory is bounded by the tensors a caller holds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,7 +263,40 @@ def _open_dir(path: Path, allow_pickle: bool) -> Checkpoint:
     else:
         raise ModelNotFound(f"{path} holds no *.safetensors, *.gguf or pickle weights")
     config = ModelConfig.from_file(path / "config.json")
+    _check_tokenizer(path)
     return Checkpoint(path, config, store, adapter_for(config.model_type))
+
+
+def _check_tokenizer(path: Path) -> None:
+    """A model folder's tokenizer files, parsed here once: garbage in them is one clear error for
+    every command, not a Rust or transformers traceback in whichever reads them first."""
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        file = path / name
+        if file.is_file():
+            require_regular_file(file)
+            stat = file.stat()
+            problem = _tokenizer_problem(str(file), stat.st_mtime_ns, stat.st_size)
+            if problem:
+                raise ConfigError(f"{file} cannot be read as a tokenizer: {problem}",
+                                  hint="replace it with the tokenizer files the model was published with")
+
+
+@functools.lru_cache(maxsize=64)
+def _tokenizer_problem(file: str, mtime_ns: int, size: int) -> str | None:
+    if file.endswith("tokenizer.json"):
+        from tokenizers import Tokenizer
+
+        try:
+            Tokenizer.from_file(file)
+        except Exception as exc:  # the Rust parser's errors are of one class whatever went wrong
+            return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        return None
+    try:
+        with open(file, "rb") as handle:
+            doc = json.loads(handle.read())
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"not JSON ({str(exc)[:120]})"
+    return None if isinstance(doc, dict) else f"a JSON {type(doc).__name__}, not an object"
 
 
 def _open_file(path: Path, allow_pickle: bool) -> Checkpoint:
@@ -312,24 +347,51 @@ def _infer_config(store: TensorStore, path: Path) -> ModelConfig:
     return ModelConfig.from_dict(raw, source=str(path))
 
 
+# families whose attention always has q/k/v biases: a config of theirs over weights without is a mix-up
+BIASED_QKV = ("qwen2", "qwen2_moe")
+
+
 def checked(ckpt: Checkpoint) -> Checkpoint:
     """Every size the config declares, checked against the tensors present (nothing is read).
 
     A vocabulary larger than the embedding would make row reads run into other tensors' bytes;
-    a layer count below the stored blocks would silently leave blocks out.
+    a layer count below the stored blocks would silently leave blocks out; a hidden size, head
+    count or architecture the tensors do not have would give fingerprints of a model that is not
+    there. A file with no language-model tensor at all is refused, not fingerprinted.
     """
     cfg = ckpt.config
-    embed = next((r for r in ckpt.roles() if r.role == "embed_tokens" and r.layer is None), None)
+    roles = ckpt.roles()
+    embed = next((r for r in roles if r.role == "embed_tokens" and r.layer is None), None)
+    stored = {r.layer for r in roles if r.layer is not None}
+    if embed is None and not stored:
+        found = ", ".join(ckpt.store.keys()[:5]) or "no tensors"
+        raise UnsupportedFormat(f"{ckpt.path} holds no tensor of a language model (no embedding, no transformer "
+                                f"block): found {found}")
+    # a config guessed from the shapes themselves has nothing to be checked against
+    checkable = not cfg.raw.get("inferred_from_shapes")
     if embed is not None and len(embed.shape) == 2 and cfg.vocab_size > embed.shape[0]:
         raise ConfigError(f"{ckpt.path}: config declares vocab_size {cfg.vocab_size}, but the embedding "
                           f"{embed.key} holds {embed.shape[0]} rows")
-    stored = {r.layer for r in ckpt.roles() if r.layer is not None}
+    # OPT's embedding may be projected to the hidden size: its own width is word_embed_proj_dim
+    width = cfg.raw.get("word_embed_proj_dim") or cfg.hidden_size
+    if checkable and embed is not None and len(embed.shape) == 2 and embed.shape[1] != width:
+        raise ConfigError(f"{ckpt.path}: config declares hidden_size {width}, but the embedding {embed.key} is "
+                          f"{embed.shape[1]} wide", hint="use the config.json the weights were saved with")
+    first = min(stored, default=None)
+    have = {r.role for r in roles if r.layer == first}
+    if first is not None and not have & {"q_proj", "qkv_proj"}:
+        unmapped = ", ".join(ckpt.unmapped_keys[:5])
+        raise ConfigError(f"{ckpt.path}: block {first} has no attention query projection under "
+                          f"{ckpt.adapter.name}'s names" + (f"; tensors no name matched: {unmapped}" if unmapped else ""),
+                          hint="the weights and config.json are of different architectures")
+    if cfg.model_type in BIASED_QKV and "q_proj" in have and "q_proj.bias" not in have:
+        raise ConfigError(f"{ckpt.path}: config declares {cfg.model_type}, whose q/k/v projections carry biases, "
+                          f"but block {first} has none: the weights are of another architecture",
+                          hint="use the config.json the weights were saved with")
     if stored and max(stored) + 1 > cfg.num_hidden_layers:  # fewer is a missing tensor, named when read
         raise ConfigError(f"{ckpt.path}: config declares {cfg.num_hidden_layers} layers, but the weights hold blocks "
                           f"0-{max(stored)}", hint="fix num_hidden_layers in config.json")
-    # separate projections of the first block: their rows are heads x head_dim (a config guessed
-    # from the shapes themselves has nothing to be checked against)
-    checkable = not cfg.raw.get("inferred_from_shapes")
+    # separate projections of the first block: their rows are heads x head_dim
     for role, heads in (("q_proj", cfg.num_attention_heads), ("k_proj", cfg.num_key_value_heads),
                         ("v_proj", cfg.num_key_value_heads)):
         info = next((r for r in ckpt.roles() if r.role == role and r.layer == min(stored, default=0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, CorruptCheckpoint
+from ..errors import ConfigError, CorruptCheckpoint, NonFiniteWeights
 from .checkpoint import open_checkpoint
 
 # buffers transformers creates itself; their absence from a checkpoint is normal
@@ -29,6 +29,7 @@ def load_model(model_dir: str | Path, *, dtype: Any = None, allow_pickle: bool =
     model_dir = Path(model_dir).expanduser()
     open_checkpoint(model_dir, allow_pickle=allow_pickle)  # raises on anything malformed or refused
     hf_logging.disable_progress_bar()  # progress is ours to show (llm_lineage.progress), not a bar per load
+    hf_logging.set_verbosity_error()  # its load report is a table; what matters is raised below, in one line
     # with output_loading_info, from_pretrained returns (model, info); its stubs know only the model
     try:
         loaded: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype or torch.float32,
@@ -44,4 +45,16 @@ def load_model(model_dir: str | Path, *, dtype: Any = None, allow_pickle: bool =
                                 "transformers would initialise them at random",
                                 hint="the checkpoint is incomplete: download it again or point at the full model")
     model.eval()
+    require_finite(model, str(model_dir))
     return model
+
+
+def require_finite(model: Any, what: str) -> None:
+    """Refuse a model holding NaN or inf in any parameter (a diverged run, an fp16 overflow): every
+    output would be NaN, and a derived copy of it would spread the damage."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if not torch.isfinite(param.sum()) and not torch.isfinite(param).all():
+                raise NonFiniteWeights(f"{what}: {name} holds NaN or inf values")

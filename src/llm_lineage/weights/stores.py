@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import CorruptCheckpoint, MissingShard, MissingTensor, UnsupportedFormat
+from ..errors import ConfigError, CorruptCheckpoint, MissingShard, MissingTensor, UnsupportedFormat
 
 
 class TensorStore(Protocol):
@@ -293,15 +293,26 @@ class GGUFStore:
 
     def config_dict(self) -> dict[str, Any]:
         a, md = self.arch, self.metadata
-        hidden = int(md[f"{a}.embedding_length"])
-        n_heads = int(md[f"{a}.attention.head_count"])
+
+        def size(key: str) -> int:
+            """A size the file must declare: present, an integer, at least 1."""
+            value = md.get(f"{a}.{key}")
+            if value is None:
+                raise ConfigError(f"{self.files[0]}: GGUF metadata has no {a}.{key}",
+                                  hint=f"architecture {a!r}: a file written by llama.cpp's converter declares it")
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ConfigError(f"{self.files[0]}: GGUF metadata {a}.{key} is {value!r}, not a size of at least 1")
+            return int(value)
+
+        hidden = size("embedding_length")
+        n_heads = size("attention.head_count")
         vocab = md.get(f"{a}.vocab_size") or (len(self.tokens) if self.tokens else None)
-        head_dim = md.get(f"{a}.attention.key_length") or hidden // n_heads
+        head_dim = size("attention.key_length") if f"{a}.attention.key_length" in md else hidden // n_heads
         return {
             "model_type": "gemma3_text" if a == "gemma3" else a,
             "architectures": [f"gguf:{a}"],
             "hidden_size": hidden,
-            "num_hidden_layers": int(md[f"{a}.block_count"]),
+            "num_hidden_layers": size("block_count"),
             "num_attention_heads": n_heads,
             "num_key_value_heads": int(md.get(f"{a}.attention.head_count_kv") or n_heads),
             "head_dim": int(head_dim),

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ... import corpus
-from ...errors import InputError, KeyFileError
+from ...errors import CorruptCheckpoint, InputError, KeyFileError
 from ...weights import Checkpoint, open_checkpoint
 from .. import fingerprint_io
 
@@ -50,6 +50,27 @@ class SubspaceKey:
     head_rows: np.ndarray | None = None
     prompt_set: str = ""    # version of the prompts keys of this version ask (corpus.PROMPT_SET)
     token_strings: tuple[str, ...] = ()  # the tokenizer's piece for each id of T: maps a changed vocabulary
+
+    def validate(self) -> str | None:
+        """What is wrong with a key read from a file (None: nothing): sizes, shapes, finiteness."""
+        n, rank = self.n_tokens, self.rank
+        if min(self.hidden_size, self.vocab_size, n, rank) < 1:
+            return "hidden_size, vocab_size, n_tokens and rank must be at least 1"
+        if self.token_ids.shape != (n,) or self.token_ids.dtype.kind not in "iu":
+            return f"token_ids has shape {self.token_ids.shape} ({self.token_ids.dtype}), not ({n},) integers"
+        if self.token_ids.min() < 0 or self.token_ids.max() >= self.vocab_size:
+            return f"token_ids fall outside the vocabulary of {self.vocab_size}"
+        if self.basis.shape != (n, rank) or self.singular_values.shape != (rank,):
+            return (f"basis {self.basis.shape} and singular_values {self.singular_values.shape} do not match "
+                    f"n_tokens {n} and rank {rank}")
+        if rank > n or not (np.isfinite(self.basis).all() and np.isfinite(self.singular_values).all()):
+            return "basis or singular_values hold NaN or inf, or the rank exceeds the tokens"
+        if self.head_rows is not None and (self.head_rows.shape != (n, self.hidden_size)
+                                           or not np.isfinite(self.head_rows).all()):
+            return f"head_rows has shape {self.head_rows.shape}, not ({n}, {self.hidden_size}) finite values"
+        if self.token_strings and len(self.token_strings) != n:
+            return f"{len(self.token_strings)} token_strings for {n} tokens"
+        return None
 
     def restrict(self, token_ids: np.ndarray) -> tuple[np.ndarray, int]:
         """Orthonormal basis of span([W_T', b_T', 1]) for a subset T' of T, and its rank."""
@@ -121,6 +142,9 @@ def owner_key(ckpt: Checkpoint, *, n_tokens: int | None = None, token_seed: int 
     # 2. an orthonormal basis (SVD, float64): residuals then need no normal equations
     basis, rank = orthonormal_basis(stacked)
     singular = np.linalg.svd(stacked, compute_uv=False)[:rank]
+    if rank < min(hidden, n) // 2:  # a trained head has full rank hidden (+1) on T
+        raise CorruptCheckpoint(f"{ckpt.name}: the lm_head has rank {rank} on the key's {n} tokens, far below "
+                                f"its hidden size {hidden} (all-zero or repeated rows): no key can be built from it")
     dtype = _lm_head_dtype(ckpt)
     return SubspaceKey(
         model_name=ckpt.name, hidden_size=hidden, vocab_size=vocab, tokenizer_hash=ckpt.tokenizer_hash(),
