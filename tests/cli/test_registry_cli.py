@@ -83,3 +83,8 @@ def test_an_empty_file_is_not_an_empty_registry_and_check_fails_when_inconsisten
     (tmp_path / "reg.sqlite.blobs" / "stray" / "left.safetensors").write_bytes(b"x")
     report = _cli("registry", "check", "--registry", reg, "--json")
     assert report.returncode == 2 and json.loads(report.stdout)["consistent"] is False
+    repaired = _cli("registry", "check", "--registry", reg, "--repair", "--json")
+    assert repaired.returncode == 0, repaired.stderr
+    assert json.loads(repaired.stdout)["removed"] == ["left.safetensors"]
+    assert not (tmp_path / "reg.sqlite.blobs" / "stray" / "left.safetensors").exists()
+    assert _cli("registry", "check", "--registry", reg).returncode == 0

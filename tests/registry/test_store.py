@@ -145,7 +145,7 @@ def test_killing_add_midway_leaves_the_registry_consistent(tmp_path, victim, unr
         assert reg.names() == ["kept"]                    # no half entry
         problems = reg.check()
         assert problems and all(p.startswith("unreferenced blob") for p in problems)  # test-gram's blob, orphaned
-        assert reg.gc() == len(problems) and reg.check() == []
+        assert len(reg.gc()) == len(problems) and reg.check() == []
         assert reg.fingerprint("kept", "test-gram").vector.shape == (48 * 47 // 2,)
         reg.add(victim, name="killed", methods=["test-gram"])  # the same add now goes through
         assert reg.names() == ["kept", "killed"] and reg.check() == []
@@ -196,7 +196,7 @@ def test_an_attachment_is_kept_by_gc_checked_and_replaced(registry_at, victim):
         reg.add(victim, name="a", methods=[])
         assert reg.attachment("stylometry") is None
         first = reg.attach("stylometry", b"one")
-        assert reg.gc() == 0 and reg.check() == [] and reg.attachment("stylometry") == b"one"
+        assert reg.gc() == [] and reg.check() == [] and reg.attachment("stylometry") == b"one"
         reg.attach("stylometry", b"two")  # the old blob is collected, the new one kept
         assert not reg.blob_path(first).exists() and reg.attachment("stylometry") == b"two"
         reg.blob_path(reg.attach("stylometry", b"three")).write_bytes(b"tampered")

@@ -110,11 +110,15 @@ def add_many(report: Any, *, as_json: bool, path: str) -> None:
           ["model", "outcome", "why"], rows)
 
 
-def registry_check(problems: list[str], fingerprints_only: list[str], *, as_json: bool, path: str) -> None:
+def registry_check(problems: list[str], fingerprints_only: list[str], *, as_json: bool, path: str,
+                   removed: list[str]) -> None:
     if as_json:
         print_json({"registry": path, "consistent": not problems, "problems": problems,
-                    "fingerprints_only": fingerprints_only})
+                    "fingerprints_only": fingerprints_only, "removed": removed})
         return
+    if removed:
+        console.print(f"removed {len(removed)} unreferenced blob(s): {', '.join(removed)}", markup=False,
+                      highlight=False)
     if problems:
         table(f"{path}: {len(problems)} problem(s)", ["problem"], [[p] for p in problems])
     else:

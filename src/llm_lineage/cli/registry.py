@@ -89,13 +89,18 @@ def import_(archive: Annotated[Path, typer.Argument(help="Zip written by `regist
 
 
 @app.command()
-def check(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
-    """Check that every fingerprint file is present and unaltered; list leftovers."""
+def check(registry: RegistryOpt = None,
+          repair: Annotated[bool, typer.Option("--repair", help="Delete unreferenced blobs (a killed add leaves "
+                                               "them), under the write lock, and list them.")] = False,
+          as_json: JsonOpt = False) -> None:
+    """Check that every fingerprint file is present and unaltered; list leftovers (--repair deletes them)."""
     from ..registry import Registry
 
     with Registry(registry) as reg:
+        removed = reg.gc() if repair else []
         problems = reg.check()
-        _render.registry_check(problems, reg.fingerprints_only(), as_json=as_json, path=reg.location)
+        _render.registry_check(problems, reg.fingerprints_only(), as_json=as_json, path=reg.location,
+                               removed=removed)
     if problems:  # the report is printed; the exit code tells scripts the registry needs repair
         raise typer.Exit(code=2)
 

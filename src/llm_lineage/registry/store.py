@@ -403,16 +403,20 @@ class Registry:
                 raise RegistryError(f"{self.location} holds no entry {name!r}", hint="see llm-lineage registry list")
         self.gc()
 
-    def gc(self) -> int:
-        """Delete blobs no entry references; return how many. Runs under the write lock."""
-        removed = 0
+    def gc(self) -> list[str]:
+        """Delete blobs no entry references (what a killed ``add`` leaves); return their file names.
+
+        Runs under the write lock, so no committed entry loses a blob; an ``add`` whose blobs are
+        written but not yet committed finds them gone at commit and fails with "retry", never
+        half-stored."""
+        removed = []
         with self._write() as conn:
             used = {row[0] for row in conn.execute("SELECT blob FROM fingerprints WHERE blob IS NOT NULL")}
             used |= {row[0] for row in conn.execute("SELECT value FROM meta WHERE key LIKE ?", (ATTACHED + "%",))}
             for path in self._blob_files():
                 if path.stem not in used:
                     path.unlink(missing_ok=True)
-                    removed += 1
+                    removed.append(path.name)
         return removed
 
     # --- reading -----------------------------------------------------------------------------

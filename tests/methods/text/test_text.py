@@ -103,3 +103,24 @@ def _owner_stub():
 
 def _empty():
     return _owner_stub()
+
+
+def test_references_of_three_architectures_are_sampled_whatever_their_tokenizer_pads_with(
+        victim, quantised, unrelated_qwen2, tmp_path):
+    """A Qwen2 reference whose tokenizer pads with an added token past its embedding (as Qwen2's
+    own tokenizers do with ``<|endoftext|>``), a GPT-2 (learned positions) and a Mistral: each is
+    sampled and scored, and the null is built from all three (untrained GPT-2 and Mistral make a
+    weak null: the verdict itself is not what this test is about)."""
+    import json
+    import shutil
+
+    from llm_lineage import zoo
+
+    qwen2 = tmp_path / "qwen2-pads-past-its-embedding"
+    shutil.copytree(unrelated_qwen2, qwen2)
+    config = json.loads((qwen2 / "tokenizer_config.json").read_text())
+    (qwen2 / "tokenizer_config.json").write_text(json.dumps({**config, "pad_token": "<|endoftext|>"}))
+    references = [str(qwen2), str(zoo.build("gpt2", seed=11)), str(zoo.build("mistral", seed=12))]
+    result = TEXT.verify(victim, quantised, TextConfig(n_prompts=8), references=references)
+    assert result.null is not None and result.null.n == 3, result
+    assert result.n_completions == 16 and math.isfinite(result.score)

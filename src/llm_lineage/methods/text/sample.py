@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ...corpus import PROMPTS
-from ...errors import InputError, UnsupportedFormat
+from ...errors import InputError, UnsupportedFormat, VocabularyMismatch
 
 PROMPT_SET = "llm-lineage-text/1"
 _LOCAL = {"where": "local", "sampler": "transformers generate, seeded per batch, text/2", "top_k": 0, "top_p": 1.0}
@@ -129,13 +129,21 @@ def _generate(model_dir: Path, plan: SamplingPlan) -> list[str]:
 
     model = load_model(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    rows = model.get_input_embeddings().num_embeddings
+    # the pad id must be one the embedding holds, though padded positions are masked: Qwen2-style
+    # tokenizers pad with an added token (<|endoftext|>) past the embedding of a small model
+    pad = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if t is not None and t < rows), 0)
     calls = plan.calls()
     # the prompt's end is kept when prompt and completion would not fit the context (learned positions)
     keep = max(1, int(getattr(model.config, "max_position_embeddings", None) or 2048) - plan.max_tokens)
     prompts = [chat_prompt_ids(tokenizer, [{"role": "user", "content": plan.prompts[i]}]) if plan.api == "chat"
                else list(tokenizer(plan.prompts[i])["input_ids"]) for i, _, _ in calls]
     prompts = [ids[-keep:] for ids in prompts]
+    beyond = sorted({t for ids in prompts for t in ids if t >= rows})
+    if beyond:
+        raise VocabularyMismatch(f"{model_dir.name}'s tokenizer gives token id {beyond[0]} for the prompts, but its "
+                                 f"embedding holds {rows} rows: it cannot read them",
+                                 hint="a reference needs a tokenizer that matches its own embedding")
     batches = [list(range(first, min(first + BATCH, len(calls)))) for first in range(0, len(calls), BATCH)]
     # a batch holds one temperature: cut where it changes
     batches = [[i for i in batch if calls[i][1] == t] for batch in batches for t in dict.fromkeys(calls[j][1] for j in batch)]
