@@ -132,6 +132,9 @@ def render(result: Any) -> str:
     if result.next_step:
         parts.append(f"<p><b>Next step:</b> {html.escape(result.next_step)}</p>")
     parts.append(f"<p><b>What ran:</b> {html.escape(result.how)} ({result.seconds:.1f} s).</p>")
+    if result.claim:
+        parts.append(f'<p id="claim"><b>What its model card claims:</b> {html.escape(result.claim["status"])}: '
+                     f"{html.escape(result.claim['explanation'])}.</p>")
     rows = []
     for t in result.tests:
         role = "deciding" if t.deciding else "supporting (no verdict)"

@@ -27,6 +27,7 @@ from ..errors import LineageError
 from ..methods import Kind
 from ..methods.base import Method, Result, get_method, resolve
 from ..stats import Verdict
+from .claims import assess, card_block
 from .combine import MIN_REFERENCES, Test, combine, with_holm
 from .conclusion import conclude
 
@@ -50,15 +51,19 @@ class CheckResult:
     seconds: float
     provenance: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Result] = field(default_factory=dict, repr=False)   # the methods' own results
+    claim: dict[str, Any] = field(default_factory=dict)  # the suspect's declared lineage, judged (.claims)
 
 
 def check(owner: str | Path, suspect: str | Path, *, methods: Sequence[str] | None = None, alpha: float = 0.01,
           references: Sequence[str | Path] = (), api_model: str | None = None, progress: bool = False,
-          n_outputs: int | None = None, n_prompts: int | None = None, **endpoint_options: Any) -> CheckResult:
+          n_outputs: int | None = None, n_prompts: int | None = None, owner_id: str | None = None,
+          **endpoint_options: Any) -> CheckResult:
     """Run what applies to ``owner`` and ``suspect`` and combine it (see the module docstring).
 
     ``n_outputs`` (subspace) and ``n_prompts`` (text) size an endpoint campaign; ``endpoint_options``
     go to :func:`~llm_lineage.outputs.campaign.open_endpoint` (cache, budget, key, retries).
+    ``owner_id`` is the name the owner is published under (``ORG/NAME``), for judging what a local
+    suspect's model card claims (:mod:`.claims`).
     """
     from ..methods.fingerprint_io import is_fingerprint_file
     from ..outputs.source import is_url
@@ -97,10 +102,14 @@ def check(owner: str | Path, suspect: str | Path, *, methods: Sequence[str] | No
     not_tested += [f"{name} could not run: {why}" for name, why in failed.items()]
     combined = combine(tests, alpha)
     conclusion, next_step = conclude(str(owner), str(suspect), combined, tests, results, not_tested, alpha)
+    claim = {} if is_url(suspect) else assess(owner_path, suspect, combined.verdict, owner_id=owner_id).as_dict()
+    if claim:
+        grade = str(getattr(results.get("subspace"), "grade", ""))
+        claim["card"] = card_block(owner_path, combined.verdict, grade, owner_id=owner_id)
     return CheckResult(str(owner), str(suspect), combined.verdict, combined.p_value, combined.neg_log10_p,
                        combined.correction, conclusion, next_step, how, tuple(tests), tuple(not_tested), alpha,
                        time.perf_counter() - start, _provenance(owner_path, suspect, alpha, list(results), references),
-                       results)
+                       results, claim)
 
 
 def _stored_methods(path: Path) -> list[str]:

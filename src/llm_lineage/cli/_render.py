@@ -253,6 +253,9 @@ def check_result(result: Any, *, as_json: bool, report: Any = None) -> None:
              t.finding if t.deciding else f"raw score {t.score:.4g}; {t.needs}"]
             for t in result.tests]
     table(f"{result.how} ({result.seconds:.1f} s)", ["method", "role", "verdict", "p-value", "evidence"], rows)
+    if result.claim:
+        console.print(f"model card: {escape(result.claim['status'].upper())}: {escape(result.claim['explanation'])}",
+                      highlight=False)
     if report is not None:
         console.print(f"report: {report}", markup=False, highlight=False)
 

@@ -32,6 +32,10 @@ OutputsOpt = Annotated[int | None, typer.Option("--outputs", help="Endpoint with
                        "(default: the owner's hidden_size + 32).")]
 PromptsOpt = Annotated[int | None, typer.Option("--prompts", help="Text-only endpoint: prompts of the versioned set "
                        "(default 100).")]
+OwnerIdOpt = Annotated[str | None, typer.Option("--owner-id", help="The name the owner is published under "
+                       "(ORG/NAME), to judge what the suspect's model card claims.")]
+CardOpt = Annotated[bool, typer.Option("--card", help="Also print the model-card YAML (base_model, "
+                    "base_model_relation) the evidence supports (--json: always, as claim.card).")]
 FailOnOpt = Annotated[str | None, typer.Option("--fail-on", help="Exit 1 when the verdict is this: derived, unrelated "
                       "or inconclusive (for CI gates).")]
 
@@ -40,7 +44,8 @@ def check(owner: OwnerArg, suspect: SuspectArg, methods: MethodsOpt = None, alph
           null: NullOpt = None, as_json: JsonOpt = False, report: ReportOpt = None, fail_on: FailOnOpt = None,
           api_model: ApiModelOpt = None, api_key_env: ApiKeyEnvOpt = None, max_queries: MaxQueriesOpt = None,
           resume: ResumeOpt = False, concurrency: ConcurrencyOpt = 4, cache: QueryCacheOpt = None,
-          request_timeout: RequestTimeoutOpt = 30.0, outputs: OutputsOpt = None, prompts: PromptsOpt = None) -> None:
+          request_timeout: RequestTimeoutOpt = 30.0, outputs: OutputsOpt = None, prompts: PromptsOpt = None,
+          owner_id: OwnerIdOpt = None, card: CardOpt = False) -> None:
     """Is SUSPECT derived from OWNER? One verdict over every test that applies, in plain words."""
     from ..check import check as run_check
     from ..errors import InputError
@@ -56,12 +61,14 @@ def check(owner: OwnerArg, suspect: SuspectArg, methods: MethodsOpt = None, alph
                     concurrency=concurrency, retry=RetryPolicy(request_timeout_s=request_timeout)) if is_url(suspect) else {}
     result = run_check(owner, suspect, methods=methods.split(",") if methods else None, alpha=alpha,
                        references=tuple(null or ()), api_model=api_model, progress=not as_json, n_outputs=outputs,
-                       n_prompts=prompts, **endpoint)
+                       n_prompts=prompts, owner_id=owner_id, **endpoint)
     written = None
     if report is not None:
         from ..check.report import write_report
 
         written = write_report(result, report)
     _render.check_result(result, as_json=as_json, report=written)
+    if card and not as_json and result.claim:  # --json carries it as claim.card
+        _render.console.print(result.claim["card"], end="", markup=False, highlight=False)
     if fail_on is not None and result.verdict.value == fail_on:
         raise typer.Exit(1)

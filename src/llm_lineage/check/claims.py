@@ -1,0 +1,128 @@
+"""What a suspect says about its own lineage, set beside what the evidence says.
+
+Hugging Face model cards declare parents in their YAML front matter (``base_model:``, one id or a
+list, and ``base_model_relation: finetune | adapter | quantized | merge``); configs sometimes carry
+``base_model`` too. :func:`assess` reads those claims (``huggingface_hub``'s card parser) and
+judges them against ``check``'s verdict:
+
+- ``consistent``: the card names the owner and the evidence says derived, or names another base
+  and the evidence says unrelated to the owner;
+- ``inconsistent``: the evidence says derived from the owner while the card names another base or
+  none ("from scratch"), or the card names the owner while the evidence says unrelated;
+- ``unclaimed``: nothing is declared (no card, or a card without ``base_model``);
+- ``not judged``: the evidence is inconclusive.
+
+A claim names the owner when one of its ids ends with one of the owner's names: ``--owner-id``,
+the owner's folder or file name, its config's ``_name_or_path``, case-insensitive, with or without
+the organisation (``Qwen/Qwen2.5-0.5B`` names a folder ``qwen2.5-0.5b``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..stats import Verdict
+
+
+@dataclass(frozen=True)
+class Claim:
+    status: str                       # consistent | inconsistent | unclaimed | not judged
+    explanation: str
+    base_models: tuple[str, ...] = ()
+    relation: str | None = None
+    license: str | None = None
+    source: str = ""                  # where the claim was read: the card, config.json, or nothing
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def declared(model: str | Path) -> tuple[tuple[str, ...], str | None, str | None, str]:
+    """``(base_models, relation, license, source)`` that ``model``'s card and config declare."""
+    folder = Path(model) if Path(model).is_dir() else Path(model).parent
+    card = _card(folder / "README.md")
+    config = _json(folder / "config.json")
+    bases = _ids(card.get("base_model")) or _ids(config.get("base_model"))
+    source = ("model card" if _ids(card.get("base_model")) else "config.json" if bases
+              else "model card (no base_model)" if card else "")
+    relation = card.get("base_model_relation")
+    license_ = card.get("license")
+    return bases, relation if isinstance(relation, str) else None, license_ if isinstance(license_, str) else None, source
+
+
+def owner_names(owner: str | Path, owner_id: str | None = None) -> set[str]:
+    """Every name the owner goes by, lower case, without organisation."""
+    path = Path(owner)
+    names = {path.stem if path.is_file() else path.name}
+    folder = path if path.is_dir() else path.parent
+    named = _json(folder / "config.json").get("_name_or_path")
+    for name in (owner_id, named if isinstance(named, str) else None):
+        if name:
+            names.add(name)
+    return {n.rstrip("/").rsplit("/", 1)[-1].lower() for n in names if n}
+
+
+def assess(owner: str | Path, suspect: str | Path, verdict: Verdict, *, owner_id: str | None = None) -> Claim:
+    """The suspect's declared lineage judged against ``verdict`` (see the module docstring)."""
+    bases, relation, license_, source = declared(suspect)
+    names = owner_names(owner, owner_id)
+    owner_name = owner_id or Path(owner).name
+    claims_owner = any(b.rstrip("/").rsplit("/", 1)[-1].lower() in names for b in bases)
+    said = f"its {source} names {', '.join(bases)}" if bases else ""
+    kept = dict(base_models=bases, relation=relation, license=license_, source=source)
+    if verdict is Verdict.INCONCLUSIVE:
+        return Claim("not judged", "the evidence does not decide" + (f"; {said}" if said else ""), **kept)
+    if verdict is Verdict.DERIVED:
+        if claims_owner:
+            return Claim("consistent", f"{said}, and the evidence says it derives from {owner_name}", **kept)
+        if bases:
+            return Claim("inconsistent", f"{said} as its base, but the evidence says it derives from {owner_name}",
+                         **kept)
+        return Claim("unclaimed", f"it declares no base model, and the evidence says it derives from {owner_name}",
+                     **kept)
+    if claims_owner:
+        return Claim("inconsistent", f"{said} as its base, but the evidence says it is unrelated to {owner_name}",
+                     **kept)
+    if bases:
+        return Claim("consistent", f"{said}, not {owner_name}, and the evidence says unrelated to {owner_name}", **kept)
+    return Claim("unclaimed", "it declares no base model", **kept)
+
+
+def card_block(owner: str | Path, verdict: Verdict, grade: str = "", *, owner_id: str | None = None) -> str:
+    """The model-card YAML the evidence supports, ready to paste into the suspect's README.md."""
+    name = owner_id or Path(owner).name
+    if verdict is not Verdict.DERIVED:
+        return f"# the evidence supports no base_model relation to {name} ({verdict.value})\n"
+    relation = "quantized" if "exact copy at" in grade else "finetune"
+    return f"base_model: {name}\nbase_model_relation: {relation}\n"
+
+
+def _card(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    from huggingface_hub.repocard import metadata_load
+
+    try:
+        data = metadata_load(path)
+    except Exception:  # a card whose front matter is not YAML declares nothing we can read
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) and value.strip():
+        return (value.strip(),)
+    if isinstance(value, list):
+        return tuple(v.strip() for v in value if isinstance(v, str) and v.strip())
+    return ()
