@@ -39,7 +39,7 @@ def victim_tokenizer():
     return _VICTIM_TOKENIZER.get() or zoo.tokenizer()
 
 
-_MODULES = ("finetune", "lora", "pretrain", "quantize", "prune", "reparam", "moe", "gradnormlorp")
+_MODULES = ("finetune", "lora", "pretrain", "quantize", "prune", "reparam", "moe", "gradnormlorp", "merge")
 
 
 def load_kinds() -> dict[str, Callable[..., Any]]:
