@@ -102,9 +102,20 @@ def cases(victim: Path, work: Path) -> dict[str, Path]:
     return out
 
 
-# inputs whose files are well formed but whose contents are wrong: every command must refuse them
-# (exit 2, one line naming what is wrong); exit 0 on one of these is a silent acceptance
-MUST_REFUSE = ("gguf-", "key-", "tokenizer-", "content-")
+# inputs whose files are well formed but whose contents are wrong: the commands named must refuse
+# them (exit 2, one line naming what is wrong), None meaning all; exit 0 there is a silent
+# acceptance. Non-finite values are found as tensors are read (no second pass over the weights),
+# so only the commands that read every tensor must see them.
+MUST_REFUSE: dict[str, tuple[str, ...] | None] = {
+    "gguf-": None, "key-": None, "tokenizer-": None, "content-hidden": None, "content-qwen2": None,
+    "content-gpt2": None, "content-lone": None, "content-zero": ("fingerprint", "verify", "registry add"),
+    "content-nan": ("fingerprint", "registry add", "attack"), "content-inf": ("fingerprint", "registry add", "attack"),
+}
+
+
+def must_refuse(label: str, command: str) -> bool:
+    return any(label.startswith(prefix) and (commands is None or command in commands)
+               for prefix, commands in MUST_REFUSE.items())
 
 
 def content_cases(victim: Path, work: Path, copy) -> dict[str, Path]:
@@ -188,7 +199,8 @@ def content_cases(victim: Path, work: Path, copy) -> dict[str, Path]:
         return t
 
     model_with("content-hidden-size-disagrees", config_edit=lambda c: c.update(hidden_size=2 * c["hidden_size"]))
-    model_with("content-zero-embedding", tensors={**weights, embed: np.zeros_like(weights[embed])})
+    model_with("content-zero-embedding",  # and the lm_head, tied or not: no key can be built
+               tensors={k: np.zeros_like(v) if k == embed or "lm_head" in k else v for k, v in weights.items()})
     model_with("content-nan-q-proj", tensors=poisoned(q0, float("nan")))
     model_with("content-nan-ffn", tensors=poisoned(ffn, float("nan")))
     model_with("content-inf-embedding", tensors=poisoned(embed, float("inf")))
@@ -275,7 +287,7 @@ def main() -> None:
             table[command]["tracebacks"] += traceback
             table[command]["hangs"] += code is None
             first = err.strip().splitlines()[0] if err.strip() else ""
-            silent = code == 0 and label.startswith(MUST_REFUSE)
+            silent = code == 0 and must_refuse(label, command)
             table[command]["silent acceptances"] += silent
             ok = (code in (0, 2, 3) and not traceback and rss <= args.memory_mb and not silent
                   and (code == 0 or first.startswith("error: ")))

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, LineageError, RegistryError
+from ..errors import InputError, LineageError, NonFiniteWeights, RegistryError
 from ..methods import METHODS, fingerprint_io
 from ..methods.base import Kind, fingerprint_all, resolve
 from ..progress import track
@@ -569,14 +569,16 @@ def fingerprint_for_registry(model: str | Path | Checkpoint, methods: Sequence[s
         summary: Summary | None = summary_of(ckpt)
     except LineageError:
         summary = None  # no embedding: never shortlisted by summary, still compared by methods
-    stored: dict[str, StoredFingerprint] = {}
-    for method in (track(list(methods), f"fingerprinting {name}") if progress else methods):
-        kind = str(METHODS[method].kind)
-        fp = fingerprint_all(ckpt, [method])[method]
-        if isinstance(fp, LineageError):
-            stored[method] = StoredFingerprint(method, kind, None, str(fp))
-        else:
-            stored[method] = StoredFingerprint(method, kind, write_blob(blob_dir, method, fp))
+    made = {method: fingerprint_all(ckpt, [method])[method]
+            for method in (track(list(methods), f"fingerprinting {name}") if progress else methods)}
+    # a method that cannot fingerprint this model is noted; damaged weights refuse the whole model
+    # (before any blob is written): the other methods only happened not to read the damage
+    damaged = next((fp for fp in made.values() if isinstance(fp, NonFiniteWeights)), None)
+    if damaged is not None:
+        raise damaged
+    stored = {method: StoredFingerprint(method, str(METHODS[method].kind), None, str(fp)) if isinstance(fp, LineageError)
+              else StoredFingerprint(method, str(METHODS[method].kind), write_blob(blob_dir, method, fp))
+              for method, fp in made.items()}
     return name, prov, summary, stored
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import NonFiniteWeights
 from ...references import how_to_fix
 from ...stats import NullCalibration, calibrate, decide, summarize
 from ...stats.nulls import cached_null_scores
@@ -70,6 +71,10 @@ def cosines(owner: Checkpoint, suspect: Checkpoint, *, include_vectors: bool = F
             x = a[start:start + _BLOCK].astype(np.float64)
             y = b[start:start + _BLOCK].astype(np.float64)
             acc += (x @ y, x @ x, y @ y)
+        if not np.isfinite(acc).all():  # read past the checkpoint gate, so checked here
+            mine = not np.isfinite(a.sum(dtype=np.float64))
+            where, key = (owner.path, info.key) if mine else (suspect.path, other.key)
+            raise NonFiniteWeights(f"{where}: {info.role} ({key}) holds NaN or inf values")
         n_pairs += 1
         n_params += a.size
         del a, b
