@@ -333,7 +333,7 @@ class OpenAIEndpoint:
         # the whole answer, which may be wider than the owner's vocabulary (tokens appended to it,
         # found by the probe); those tokens are no evidence about the owner's lm_head
         top = self.top_logprobs(prompt, top_k=max(self.vocab_size, self.capabilities.top_k))
-        inside = top.token_ids < self.vocab_size
+        inside = (top.token_ids >= 0) & (top.token_ids < self.vocab_size)
         out = np.full(self.vocab_size, np.nan)
         out[top.token_ids[inside]] = top.logprobs[inside]
         return out
