@@ -145,7 +145,7 @@ def assert_refused(capsys, *args: str) -> str:
     """The law, and more: this input is wrong, so the command must say so (exit 2), not work."""
     code, err = run_cli(capsys, *args)
     assert code == 2 and "Traceback" not in err, (args, code, err[-2000:])
-    lines = [line for line in err.strip().splitlines() if line]
+    lines = [line for line in err.strip().splitlines() if line and not line.startswith("[llm-lineage]")]  # progress
     assert lines[0].startswith("error: ") and sum(line.startswith("error: ") for line in lines) == 1, err
     return lines[0]
 
@@ -259,6 +259,8 @@ def test_contents_that_disagree_with_the_config_are_refused(capsys, copy_of, tmp
     save_file({k: (np.zeros_like(v) if "embed_tokens" in k or "lm_head" in k else v) for k, v in weights.items()},
               str(zero / "model.safetensors"))
     assert "rank" in assert_refused(capsys, "fingerprint", str(zero), "-o", str(tmp_path / "fp"), "--methods", "subspace")
+    # a damaged model is refused whole by the registry, not stored with the methods that missed the damage
+    assert "rank" in assert_refused(capsys, "registry", "add", str(zero), "--registry", str(tmp_path / "r.sqlite"))
 
 
 @pytest.mark.parametrize("where", ["self_attn.q_proj", "mlp.down_proj", "embed_tokens"])
@@ -272,3 +274,6 @@ def test_attack_refuses_non_finite_weights_and_writes_nothing(capsys, copy_of, t
     out = tmp_path / "attacked"
     assert "NaN or inf" in assert_refused(capsys, "attack", str(model), "--kind", "quantize", "-o", str(out))
     assert not out.exists()
+    registry = tmp_path / "r.sqlite"
+    assert "NaN or inf" in assert_refused(capsys, "registry", "add", str(model), "--registry", str(registry))
+    assert not list((tmp_path / "r.sqlite.blobs").glob("*/*.safetensors"))  # no blob written before the refusal

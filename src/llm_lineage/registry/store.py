@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, LineageError, NonFiniteWeights, RegistryError
+from ..errors import CorruptCheckpoint, InputError, LineageError, NonFiniteWeights, RegistryError
 from ..methods import METHODS, fingerprint_io
 from ..methods.base import Kind, fingerprint_all, resolve
 from ..progress import track
@@ -573,7 +573,7 @@ def fingerprint_for_registry(model: str | Path | Checkpoint, methods: Sequence[s
             for method in (track(list(methods), f"fingerprinting {name}") if progress else methods)}
     # a method that cannot fingerprint this model is noted; damaged weights refuse the whole model
     # (before any blob is written): the other methods only happened not to read the damage
-    damaged = next((fp for fp in made.values() if isinstance(fp, NonFiniteWeights)), None)
+    damaged = next((fp for fp in made.values() if isinstance(fp, (NonFiniteWeights, CorruptCheckpoint))), None)
     if damaged is not None:
         raise damaged
     stored = {method: StoredFingerprint(method, str(METHODS[method].kind), None, str(fp)) if isinstance(fp, LineageError)

@@ -67,10 +67,11 @@ def cosines(owner: Checkpoint, suspect: Checkpoint, *, include_vectors: bool = F
         a = owner.store.get(info.key, dtype=owner.lossless_dtype).ravel()
         b = suspect.store.get(other.key, dtype=suspect.lossless_dtype).ravel()
         acc = sums.setdefault(info.role, np.zeros(3))
-        for start in range(0, a.size, _BLOCK):
-            x = a[start:start + _BLOCK].astype(np.float64)
-            y = b[start:start + _BLOCK].astype(np.float64)
-            acc += (x @ y, x @ x, y @ y)
+        with np.errstate(invalid="ignore", over="ignore"):  # a NaN or inf is reported just below
+            for start in range(0, a.size, _BLOCK):
+                x = a[start:start + _BLOCK].astype(np.float64)
+                y = b[start:start + _BLOCK].astype(np.float64)
+                acc += (x @ y, x @ x, y @ y)
         if not np.isfinite(acc).all():  # read past the checkpoint gate, so checked here
             mine = not np.isfinite(a.sum(dtype=np.float64))
             where, key = (owner.path, info.key) if mine else (suspect.path, other.key)
