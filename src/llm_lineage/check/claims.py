@@ -72,23 +72,23 @@ def assess(owner: str | Path, suspect: str | Path, verdict: Verdict, *, owner_id
     owner_name = owner_id or Path(owner).name
     claims_owner = any(b.rstrip("/").rsplit("/", 1)[-1].lower() in names for b in bases)
     said = f"its {source} names {', '.join(bases)}" if bases else ""
-    kept = dict(base_models=bases, relation=relation, license=license_, source=source)
+
+    def judged(status: str, explanation: str) -> Claim:
+        return Claim(status, explanation, bases, relation, license_, source)
+
     if verdict is Verdict.INCONCLUSIVE:
-        return Claim("not judged", "the evidence does not decide" + (f"; {said}" if said else ""), **kept)
+        return judged("not judged", "the evidence does not decide" + (f"; {said}" if said else ""))
     if verdict is Verdict.DERIVED:
         if claims_owner:
-            return Claim("consistent", f"{said}, and the evidence says it derives from {owner_name}", **kept)
+            return judged("consistent", f"{said}, and the evidence says it derives from {owner_name}")
         if bases:
-            return Claim("inconsistent", f"{said} as its base, but the evidence says it derives from {owner_name}",
-                         **kept)
-        return Claim("unclaimed", f"it declares no base model, and the evidence says it derives from {owner_name}",
-                     **kept)
+            return judged("inconsistent", f"{said} as its base, but the evidence says it derives from {owner_name}")
+        return judged("unclaimed", f"it declares no base model, and the evidence says it derives from {owner_name}")
     if claims_owner:
-        return Claim("inconsistent", f"{said} as its base, but the evidence says it is unrelated to {owner_name}",
-                     **kept)
+        return judged("inconsistent", f"{said} as its base, but the evidence says it is unrelated to {owner_name}")
     if bases:
-        return Claim("consistent", f"{said}, not {owner_name}, and the evidence says unrelated to {owner_name}", **kept)
-    return Claim("unclaimed", "it declares no base model", **kept)
+        return judged("consistent", f"{said}, not {owner_name}, and the evidence says unrelated to {owner_name}")
+    return judged("unclaimed", "it declares no base model")
 
 
 def card_block(owner: str | Path, verdict: Verdict, grade: str = "", *, owner_id: str | None = None) -> str:
