@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from llm_lineage.methods.subspace import SubspaceConfig, verify_endpoint
 from llm_lineage.outputs.campaign import open_endpoint
 from llm_lineage.serve.gguf_export import export_gguf
 from llm_lineage.stats import Verdict
+
+from .conftest import free_port
 
 
 def _binary(name: str) -> Path | None:
@@ -42,42 +41,16 @@ SERVER, QUANTIZE = _binary("llama-server"), _binary("llama-quantize")
 pytestmark = pytest.mark.skipif(SERVER is None, reason="llama-server is not built: .ci/build-llama-server")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def llama_server(tmp_path):
-    """Start ``llama-server`` on a GGUF; every server is stopped at the end of the test."""
+def llama_server(servers):
+    """Start ``llama-server`` on a GGUF; its URL."""
     def start(gguf: Path) -> str:
         port = free_port()
-        log = (tmp_path / f"{gguf.stem}.log").open("w")
-        proc = subprocess.Popen([str(SERVER), "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-                                 "--ctx-size", "512", "--parallel", "1", "--threads", "2"],
-                                stdout=log, stderr=subprocess.STDOUT)
-        procs.append(proc)
-        url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"llama-server exited: {(tmp_path / f'{gguf.stem}.log').read_text()[-2000:]}"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        pytest.fail("llama-server did not answer within 60 s")
+        servers([str(SERVER), "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port), "--ctx-size", "512",
+                 "--parallel", "1", "--threads", "2"], f"http://127.0.0.1:{port}/health", gguf.stem, timeout_s=60)
+        return f"http://127.0.0.1:{port}/v1"
 
-    procs: list[subprocess.Popen] = []
-    yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    return start
 
 
 def quantize(gguf: Path, ftype: str) -> Path:

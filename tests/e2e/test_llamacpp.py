@@ -9,18 +9,16 @@ greedy token, so the probe must see that and choose a strategy that works withou
 from __future__ import annotations
 
 import importlib.util
-import socket
-import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 
 from llm_lineage.errors import EndpointUnavailable
 from llm_lineage.methods.subspace import SubspaceConfig, verify_endpoint
 from llm_lineage.outputs.campaign import open_endpoint
 from llm_lineage.serve.gguf_export import export_gguf
+
+from .conftest import free_port
 
 pytestmark = [
     pytest.mark.llamacpp,
@@ -35,41 +33,17 @@ EXTRA_BODY = {"repeat_penalty": 1.0}
 CONCURRENCY = 1
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def llamacpp_server(tmp_path):
+def llamacpp_server(tmp_path, servers):
     def start(model_dir):
         gguf_path = export_gguf(model_dir, tmp_path / f"{model_dir.name}.gguf")
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path),
-                                 "--host", "127.0.0.1", "--port", str(port), "--model_alias", "m",
-                                 "--logits_all", "true", "--n_ctx", "256"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(proc)
-        url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, "llama_cpp.server exited"
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        pytest.fail("llama_cpp.server did not answer within 120 s")
+        servers([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path), "--host", "127.0.0.1",
+                 "--port", str(port), "--model_alias", "m", "--logits_all", "true", "--n_ctx", "256"],
+                f"http://127.0.0.1:{port}/v1/models", "llama_cpp.server")
+        return f"http://127.0.0.1:{port}/v1"
 
-    procs: list[subprocess.Popen] = []
-    yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    return start
 
 
 def test_probe_sees_unbiased_logprobs_and_picks_a_working_strategy(victim, llamacpp_server, tmp_path):
