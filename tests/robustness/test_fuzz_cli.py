@@ -251,6 +251,18 @@ def test_contents_that_disagree_with_the_config_are_refused(capsys, copy_of, tmp
               str(renamed / "model.safetensors"))
     assert "query projection" in assert_refused(capsys, "compare", str(renamed), str(wider.parent / "wider"),
                                                 "--method", "tracing")
+    from llm_lineage import zoo
+
+    gpt2 = zoo.build("gpt2", seed=11)  # a whole GPT-2 (plain MLP, packed qkv) under a Llama config
+    gpt2_config = json.loads((gpt2 / "config.json").read_text())
+    mixed = tmp_path / "gpt2-under-llama"
+    shutil.copytree(gpt2, mixed)
+    (mixed / "config.json").write_text(json.dumps({**config, "hidden_size": gpt2_config["n_embd"],
+                                                   "num_hidden_layers": gpt2_config["n_layer"],
+                                                   "num_attention_heads": gpt2_config["n_head"],
+                                                   "num_key_value_heads": gpt2_config["n_head"],
+                                                   "vocab_size": gpt2_config["vocab_size"]}))
+    assert "gated MLP" in assert_refused(capsys, "inspect", str(mixed))
     lone = copy_of("lone")
     save_file({"foo": np.ones((3, 3), dtype=np.float32)}, str(lone / "model.safetensors"))
     assert "no tensor of a language model" in assert_refused(capsys, "registry", "add", str(lone), "--registry",

@@ -349,6 +349,9 @@ def _infer_config(store: TensorStore, path: Path) -> ModelConfig:
 
 # families whose attention always has q/k/v biases: a config of theirs over weights without is a mix-up
 BIASED_QKV = ("qwen2", "qwen2_moe")
+# families whose dense blocks have a gated MLP: a plain fc_in/fc_out under their config is a mix-up
+GATED_MLP = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "olmo", "olmo2",
+             "granite", "phi3")
 
 
 def checked(ckpt: Checkpoint) -> Checkpoint:
@@ -384,6 +387,11 @@ def checked(ckpt: Checkpoint) -> Checkpoint:
         raise ConfigError(f"{ckpt.path}: block {first} has no attention query projection under "
                           f"{ckpt.adapter.name}'s names" + (f"; tensors no name matched: {unmapped}" if unmapped else ""),
                           hint="the weights and config.json are of different architectures")
+    if cfg.model_type in GATED_MLP and "fc_in" in have:
+        raise ConfigError(f"{ckpt.path}: config declares {cfg.model_type}, whose blocks have a gated MLP "
+                          f"(gate_proj, up_proj), but block {first} holds a plain one (fc_in, fc_out): the weights "
+                          "are of another architecture (GPT-2, OPT, GPT-NeoX...)",
+                          hint="use the config.json the weights were saved with")
     if cfg.model_type in BIASED_QKV and "q_proj" in have and "q_proj.bias" not in have:
         raise ConfigError(f"{ckpt.path}: config declares {cfg.model_type}, whose q/k/v projections carry biases, "
                           f"but block {first} has none: the weights are of another architecture",
