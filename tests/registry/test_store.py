@@ -143,9 +143,8 @@ def test_killing_add_midway_leaves_the_registry_consistent(tmp_path, victim, unr
     assert done.returncode == -signal.SIGKILL
     with Registry(path) as reg:
         assert reg.names() == ["kept"]                    # no half entry
-        problems = reg.check()
-        assert problems and all(p.startswith("unreferenced blob") for p in problems)  # test-gram's blob, orphaned
-        assert len(reg.gc()) == len(problems) and reg.check() == []
+        # every method runs before any blob is written, so a kill during the last one orphans nothing
+        assert reg.check() == [] and reg.gc() == []
         assert reg.fingerprint("kept", "test-gram").vector.shape == (48 * 47 // 2,)
         reg.add(victim, name="killed", methods=["test-gram"])  # the same add now goes through
         assert reg.names() == ["kept", "killed"] and reg.check() == []
