@@ -127,3 +127,10 @@ class AttestationFailed(LineageError):
     chunk that does not match the commitment, a fingerprint its opened weights do not give."""
 
     exit_code = 4
+
+
+def first_line(exc: BaseException, limit: int | None = 200) -> str:
+    """An exception's first line (its type's name when it has no message), cut to ``limit``: what
+    an error of ours quotes from a library's."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return line if limit is None else line[:limit]

@@ -50,7 +50,10 @@ def _parents(model, others: str | None, *, exactly: int | None = None) -> list:
 def _weights(weights: str | None, n: int) -> list[float]:
     if weights is None:
         return [1.0] * n
-    values = [float(w) for w in str(weights).split(",")]
+    try:
+        values = [float(w) for w in str(weights).split(",")]
+    except ValueError:
+        values = []
     if len(values) != n or not all(math.isfinite(w) for w in values) or abs(sum(values)) < 1e-12:
         raise InputError(f"weights must be {n} finite numbers (victim first) with a non-zero sum; got {weights!r}")
     return values

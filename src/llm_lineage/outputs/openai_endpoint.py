@@ -42,6 +42,7 @@ from ..errors import (
     EndpointUnavailable,
     EndpointUnsupported,
     InputError,
+    first_line,
 )
 from .cache import QueryCache
 from .source import Capabilities, TopLogprobs
@@ -231,7 +232,7 @@ class OpenAIEndpoint:
             except (openai.APIResponseValidationError, ValueError) as exc:  # not JSON, or not a completion
                 self.cache.release()
                 raise EndpointMalformed(f"{self.base_url} answered with something that is not a completion: "
-                                        f"{self.redact(_first_line(exc))}") from None
+                                        f"{self.redact(first_line(exc))}") from None
             except Exception:
                 self.cache.release()
                 raise
@@ -293,7 +294,7 @@ class OpenAIEndpoint:
             sampled = self.token_id(tokens[index]) if tokens else None
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
             raise EndpointMalformed(f"{self.base_url} returned log-probs of the wrong shape "
-                                    f"({type(exc).__name__}: {self.redact(_first_line(exc))})") from None
+                                    f"({type(exc).__name__}: {self.redact(first_line(exc))})") from None
         bad = [v for v in values if not (math.isfinite(v) and v <= LOGPROB_SLACK)]
         if bad:
             raise EndpointMalformed(f"{self.base_url} returned a log-prob of {bad[0]!r}: log-probs are finite and <= 0")
@@ -384,11 +385,7 @@ def _columns(content: list[Any], by_text: bool) -> dict[str, list[Any]]:
                 "top_logprobs": [{key(t): t.get("logprob") for t in e.get("top_logprobs") or []} for e in content]}
     except (AttributeError, TypeError, KeyError) as exc:
         raise EndpointMalformed(f"log-probs of the wrong shape in a per-token answer ({type(exc).__name__}: "
-                                f"{_first_line(exc)})") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                                f"{first_line(exc)})") from None
 
 
 def _message(exc: Any) -> str:

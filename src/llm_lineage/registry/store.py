@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptCheckpoint, InputError, LineageError, NonFiniteWeights, RegistryError
+from ..errors import CorruptCheckpoint, InputError, LineageError, NonFiniteWeights, RegistryError, first_line
 from ..methods import METHODS, fingerprint_io
 from ..methods.base import Kind, fingerprint_all, resolve
 from ..progress import track
@@ -95,7 +95,7 @@ class _Postgres:
         try:
             self.raw = psycopg.connect(url, autocommit=True, connect_timeout=30)
         except psycopg.Error as exc:
-            raise RegistryError(f"cannot connect to {_redacted(url)}: {_first_line(exc)}") from None
+            raise RegistryError(f"cannot connect to {_redacted(url)}: {first_line(exc, limit=None)}") from None
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         return self.raw.execute(sql.replace("?", "%s"), tuple(args))
@@ -123,10 +123,6 @@ def _redacted(url: str) -> str:
         return url
     netloc = f"{parts.username}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _postgres_blob_dir(location: str) -> Path:
@@ -262,7 +258,7 @@ class Registry:
                 conn.raw.execute(_SCHEMA_POSTGRES)
                 self._check_version(conn)
         except conn.errors as exc:
-            raise RegistryError(f"registry {self.location} cannot be read: {_first_line(exc)}") from None
+            raise RegistryError(f"registry {self.location} cannot be read: {first_line(exc, limit=None)}") from None
         return conn
 
     def _check_version(self, conn: Any) -> None:
@@ -290,7 +286,7 @@ class Registry:
                     yield conn
                     _bump_generation(conn)
             except conn.errors as exc:
-                raise RegistryError(f"registry {self.location}: write failed ({_first_line(exc)})") from None
+                raise RegistryError(f"registry {self.location}: write failed ({first_line(exc, limit=None)})") from None
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -310,7 +306,7 @@ class Registry:
             return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
                     for row in self._conn.execute(sql, args).fetchall()]
         except errors as exc:
-            raise RegistryError(f"registry {self.location} cannot be read: {_first_line(exc)}") from None
+            raise RegistryError(f"registry {self.location} cannot be read: {first_line(exc, limit=None)}") from None
 
     def close(self) -> None:
         self._conn.close()

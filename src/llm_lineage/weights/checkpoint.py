@@ -17,7 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, MissingTensor, ModelNotFound, NonFiniteWeights, PickleRefused, UnsupportedFormat
+from ..errors import (
+    ConfigError,
+    MissingTensor,
+    ModelNotFound,
+    NonFiniteWeights,
+    PickleRefused,
+    UnsupportedFormat,
+    first_line,
+)
 from .adapters import Adapter, adapter_for, map_keys
 from .config import ModelConfig
 from .stores import GGUFStore, PickleStore, SafetensorsStore, TensorStore, require_regular_file
@@ -289,7 +297,7 @@ def _tokenizer_problem(file: str, mtime_ns: int, size: int) -> str | None:
         try:
             Tokenizer.from_file(file)
         except Exception as exc:  # the Rust parser's errors are of one class whatever went wrong
-            return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            return first_line(exc)
         return None
     try:
         with open(file, "rb") as handle:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, CorruptCheckpoint, NonFiniteWeights
+from ..errors import ConfigError, CorruptCheckpoint, NonFiniteWeights, first_line
 from .checkpoint import open_checkpoint
 
 # buffers transformers creates itself; their absence from a checkpoint is normal
@@ -37,7 +37,7 @@ def load_model(model_dir: str | Path, *, dtype: Any = None, allow_pickle: bool =
     # what transformers raises for a config it cannot build or tensors that do not fit it
     except (ValueError, TypeError, KeyError, OSError, RuntimeError, ZeroDivisionError, StrictDataclassError) as exc:
         raise ConfigError(f"transformers cannot build a model from {model_dir}: "
-                          f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]}") from None
+                          f"{first_line(exc, limit=300)}") from None
     model, info = loaded
     missing = [k for k in info.get("missing_keys", ()) if not k.endswith(_ALWAYS_REBUILT)]
     if missing:
