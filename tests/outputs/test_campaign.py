@@ -31,3 +31,24 @@ def test_echo_strategy_gives_the_right_verdict(request, victim, suspect, truth, 
     assert outcome.verdict.value == truth
     # one query per key token and prompt, plus one per prompt for its token ids, plus the probe
     assert outcome.campaign.queries_used <= 3 * (70 + 1) + outcome.campaign.probe.n_queries
+
+
+def test_whole_vocabulary_answers_are_cached_for_the_key_tokens_only(victim, tmp_path):
+    import json
+    import sqlite3
+
+    cache = tmp_path / "q.sqlite"
+    config = SubspaceConfig(n_outputs=3, n_tokens=70)
+    with running(LocalBackend(victim), ServeOptions(max_top_logprobs=512)) as url:
+        first = verify_endpoint(victim, url, api_model="m", cache_path=cache, config=config)
+        again = verify_endpoint(victim, url, api_model="m", cache_path=cache, config=config, resume=True)
+    assert first.campaign.strategy == "full-logprobs" and first.verdict.value == "derived"
+    with sqlite3.connect(cache) as db:
+        answers = [json.loads(r[0]) for r in db.execute("SELECT response FROM answers WHERE request LIKE '%kept_tokens%'")]
+    assert len(answers) == 3
+    for answer in answers:
+        (top,) = answer["choices"][0]["logprobs"]["top_logprobs"]
+        assert 0 < len(top) <= 70     # not the 512 the server sent
+    # a resumed run reads the kept answers back and reaches the same numbers without paying
+    assert again.campaign.queries_used == 0
+    assert (again.result.score, again.result.p_value) == (first.result.score, first.result.p_value)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..stats import Verdict
+from ..weights.hub import origin
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ def owner_names(owner: str | Path, owner_id: str | None = None) -> set[str]:
     names = {path.stem if path.is_file() else path.name}
     folder = path if path.is_dir() else path.parent
     named = _json(folder / "config.json").get("_name_or_path")
-    for name in (owner_id, named if isinstance(named, str) else None):
+    hub_id = origin(path).get("hub_id")  # an owner read from the Hugging Face cache goes by its id
+    for name in (owner_id, named if isinstance(named, str) else None, hub_id):
         if name:
             names.add(name)
     return {n.rstrip("/").rsplit("/", 1)[-1].lower() for n in names if n}
@@ -69,7 +71,7 @@ def assess(owner: str | Path, suspect: str | Path, verdict: Verdict, *, owner_id
     """The suspect's declared lineage judged against ``verdict`` (see the module docstring)."""
     bases, relation, license_, source = declared(suspect)
     names = owner_names(owner, owner_id)
-    owner_name = owner_id or Path(owner).name
+    owner_name = owner_id or origin(owner).get("hub_id") or Path(owner).name
     claims_owner = any(b.rstrip("/").rsplit("/", 1)[-1].lower() in names for b in bases)
     said = f"its {source} names {', '.join(bases)}" if bases else ""
 

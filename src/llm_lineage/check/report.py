@@ -156,10 +156,22 @@ def render(result: Any) -> str:
         shape = ", ".join(f"{k} {v}" for k, v in model.get("shape", {}).items())
         files = "<br>".join(f"<code>{html.escape(f)}</code><br>sha256 <code>{h}</code>"
                             for f, h in model.get("files", {}).items())
-        rows.append([role, files or html.escape(model.get("endpoint", "")), html.escape(shape)])
-    parts.append(_table("Provenance: what was read", ["", "files", "shape"], rows))
+        rows.append([role, html.escape(_origin_words(model.get("origin") or {})),
+                     files or html.escape(model.get("endpoint", "")), html.escape(shape)])
+    parts.append(_table("Provenance: what was read", ["", "from", "files", "shape"], rows))
     parts.append(f"<p>{html.escape(prov.get('tool', ''))}, {html.escape(prov.get('date', ''))}, methods "
                  f"{html.escape(', '.join(prov.get('methods', [])))}. Reproduce with:</p>"
                  f"<p><code>{html.escape(prov.get('command', ''))}</code></p>")
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>llm-lineage check: {verdict}</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def _origin_words(origin: dict[str, Any]) -> str:
+    """Where a model came from, in words: a hub revision, or an adapter on its base."""
+    if "adapter" in origin:
+        base = origin.get("base_origin") or {}
+        on = f"{base['hub_id']}@{base['revision']}" if base else origin.get("base", "")
+        return f"PEFT adapter {origin['adapter']} merged into {on}"
+    if "hub_id" in origin:
+        return f"{origin['hub_id']} at revision {origin['revision']} (Hugging Face cache)"
+    return "local files"

@@ -213,6 +213,7 @@ def _provenance(owner: Path, suspect: Any, alpha: float, methods: list[str], ref
 
     from ..registry.provenance import sha256_file, weight_files
     from ..weights import open_checkpoint
+    from ..weights.hub import origin
 
     models: dict[str, Any] = {}
     for role, model in (("owner", owner), ("suspect", suspect)):
@@ -223,7 +224,7 @@ def _provenance(owner: Path, suspect: Any, alpha: float, methods: list[str], ref
             ckpt = open_checkpoint(model)
             files = weight_files(ckpt)
             summary = ckpt.summary()
-            models[role] = {"path": str(model), "files": {str(f): sha256_file(f) for f in files},
+            models[role] = {"path": str(model), "origin": origin(model), "files": {str(f): sha256_file(f) for f in files},
                             "shape": {k: summary[k] for k in ("model_type", "hidden_size", "num_hidden_layers",
                                                                 "intermediate_size", "vocab_size", "n_parameters")}}
         except LineageError:  # a fingerprint file

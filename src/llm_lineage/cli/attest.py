@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from . import _render
-from ._options import JsonOpt, ModelArg
+from ._options import BaseOpt, DownloadOpt, JsonOpt, ModelArg
 
 SecretOpt = Annotated[Path, typer.Option(
     "--secret", help="The commitment's secret (salts): created when missing; keep it private, outside the bundle.",
@@ -45,7 +45,8 @@ def publish(model: ModelArg, out: Annotated[Path, typer.Option("-o", "--out", he
             secret: SecretOpt,
             key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (PEM): created when missing; "
                                                             "keep it private.", show_default=False)],
-            methods: MethodsOpt = None, chunk_bytes: ChunkOpt = None, as_json: JsonOpt = False) -> None:
+            methods: MethodsOpt = None, chunk_bytes: ChunkOpt = None, as_json: JsonOpt = False,
+            download: DownloadOpt = False, base: BaseOpt = None) -> None:
     """Commit to MODEL, fingerprint it with every white-box method, and sign it all into a bundle."""
     from ..attest import publish as make_bundle
 

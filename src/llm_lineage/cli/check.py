@@ -17,15 +17,16 @@ from ._endpoint_options import (
     RequestTimeoutOpt,
     ResumeOpt,
 )
-from ._options import JsonOpt
+from ._options import BaseOpt, DownloadOpt, JsonOpt, model_or_url, model_path
 
-OwnerArg = Annotated[Path, typer.Argument(metavar="OWNER", show_default=False,
-                     help="Your model: directory, .safetensors, .gguf, or a fingerprint file.")]
-SuspectArg = Annotated[str, typer.Argument(metavar="SUSPECT", show_default=False,
+OwnerArg = Annotated[Path, typer.Argument(metavar="OWNER", show_default=False, parser=model_path,
+                     help="Your model: directory, .safetensors, .gguf, hub id ORG/NAME or ORG/NAME@REVISION, "
+                     "PEFT adapter folder, or a fingerprint file.")]
+SuspectArg = Annotated[str, typer.Argument(metavar="SUSPECT", show_default=False, parser=model_or_url,
                        help="The suspect: a model (as OWNER) or an endpoint URL https://HOST/v1 (with --api-model).")]
 MethodsOpt = Annotated[str | None, typer.Option("--methods", help="Comma-separated methods to run (default: all that apply).")]
 AlphaOpt = Annotated[float, typer.Option("--alpha", help="Family-wise error rate of the combined verdict.")]
-NullOpt = Annotated[list[Path] | None, typer.Option("--null", help="A model unrelated to the owner, for the "
+NullOpt = Annotated[list[Path] | None, typer.Option("--null", parser=model_path, help="A model unrelated to the owner, for the "
                     "reference-calibrated methods (repeat; 3 or more let them decide).")]
 ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write report.html (self-contained) and report.json here.")]
 OutputsOpt = Annotated[int | None, typer.Option("--outputs", help="Endpoint with log-probs: prompts to query "
@@ -45,7 +46,8 @@ def check(owner: OwnerArg, suspect: SuspectArg, methods: MethodsOpt = None, alph
           api_model: ApiModelOpt = None, api_key_env: ApiKeyEnvOpt = None, max_queries: MaxQueriesOpt = None,
           resume: ResumeOpt = False, concurrency: ConcurrencyOpt = 4, cache: QueryCacheOpt = None,
           request_timeout: RequestTimeoutOpt = 30.0, outputs: OutputsOpt = None, prompts: PromptsOpt = None,
-          owner_id: OwnerIdOpt = None, card: CardOpt = False) -> None:
+          owner_id: OwnerIdOpt = None, card: CardOpt = False, download: DownloadOpt = False,
+          base: BaseOpt = None) -> None:
     """Is SUSPECT derived from OWNER? One verdict over every test that applies, in plain words."""
     from ..check import check as run_check
     from ..errors import InputError

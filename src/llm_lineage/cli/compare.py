@@ -14,15 +14,16 @@ import typer
 
 from ..errors import InputError
 from . import _render
-from ._options import JsonOpt
+from ._options import BaseOpt, DownloadOpt, JsonOpt, model_path
 
-_WHAT = "model directory, .safetensors, .gguf or saved fingerprint file"
-OwnerArg = Annotated[Path, typer.Argument(metavar="A", help=f"The owner: {_WHAT}.", show_default=False)]
-SuspectArg = Annotated[Path, typer.Argument(metavar="B", help=f"The suspect: {_WHAT}.", show_default=False)]
+_WHAT = "model directory, .safetensors, .gguf, hub id, PEFT adapter folder or saved fingerprint file"
+OwnerArg = Annotated[Path, typer.Argument(metavar="A", help=f"The owner: {_WHAT}.", parser=model_path, show_default=False)]
+SuspectArg = Annotated[Path, typer.Argument(metavar="B", help=f"The suspect: {_WHAT}.", parser=model_path, show_default=False)]
 MethodOpt = Annotated[str | None, typer.Option("--method", "-m", help="A registered white-box method (tracing, awm, "
                       "invariant, huref, pcs, std-profile) or all; default: what `check` runs, with one verdict.")]
 LayersOpt = Annotated[str | None, typer.Option("--layers", help="Blocks, e.g. '-2,-1' (default: last two) or 'all'.")]
-NullOpt = Annotated[list[Path] | None, typer.Option("--null", help="An extra unrelated model for the null (repeat).")]
+NullOpt = Annotated[list[Path] | None, typer.Option("--null", parser=model_path,
+                    help="An extra unrelated model for the null (repeat).")]
 ImageOpt = Annotated[Path | None, typer.Option("--image", help="Write both HuRef fingerprint images side by side (PNG).")]
 TokensOpt = Annotated[Path | None, typer.Option("--tokens", help="HuRef token set X: a file of token strings "
                       "(one per line, or a JSON list) instead of the least frequent tokens.")]
@@ -61,7 +62,7 @@ def method_options(name: str, options: dict[str, Any], *, several: bool) -> tupl
 
 def compare(a: OwnerArg, b: SuspectArg, method: MethodOpt = None, layers: LayersOpt = None,
             null: NullOpt = None, tokens: TokensOpt = None, as_json: JsonOpt = False, image: ImageOpt = None,
-            plot: PlotOpt = None) -> None:
+            plot: PlotOpt = None, download: DownloadOpt = False, base: BaseOpt = None) -> None:
     """Does B (suspect) descend from A (owner)? Scores, calibrated p-values and verdicts."""
     from ..methods import get_method
     from ..methods.huref.tokens import load_token_list

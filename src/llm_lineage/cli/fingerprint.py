@@ -14,7 +14,7 @@ import typer
 
 from ..errors import LineageError
 from . import _render
-from ._options import AllowPickleOpt, JsonOpt, ModelArg
+from ._options import AllowPickleOpt, BaseOpt, DownloadOpt, JsonOpt, ModelArg
 
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Fingerprint file to write (.safetensors; a .json manifest beside it).")]
 MethodsOpt = Annotated[str | None, typer.Option(
@@ -43,7 +43,8 @@ def fingerprint_model(model: Path, methods: list[str] | None = None, *, n_tokens
 
 
 def fingerprint(model: ModelArg, output: OutOpt, methods: MethodsOpt = None, tokens: TokensOpt = None,
-                allow_pickle: AllowPickleOpt = False, as_json: JsonOpt = False, image: ImageOpt = None) -> None:
+                allow_pickle: AllowPickleOpt = False, as_json: JsonOpt = False, image: ImageOpt = None,
+                download: DownloadOpt = False, base: BaseOpt = None) -> None:
     """Write MODEL's owner key and fingerprints to one file, for `verify --owner` and the registry."""
     selected = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     prints, manifest = fingerprint_model(model, selected, n_tokens=tokens, allow_pickle=allow_pickle)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from . import _render
-from ._options import AllowPickleOpt, JsonOpt, ModelArg
+from ._options import AllowPickleOpt, BaseOpt, DownloadOpt, JsonOpt, ModelArg
 
 
-def inspect(model: ModelArg, as_json: JsonOpt = False, allow_pickle: AllowPickleOpt = False) -> None:
+def inspect(model: ModelArg, as_json: JsonOpt = False, allow_pickle: AllowPickleOpt = False,
+            download: DownloadOpt = False, base: BaseOpt = None) -> None:
     """Print architecture, sizes, the roles found for each tensor, and dtypes."""
     from ..weights import open_checkpoint
 

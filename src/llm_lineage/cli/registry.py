@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from . import _render
-from ._options import JsonOpt, ModelArg
+from ._options import BaseOpt, DownloadOpt, JsonOpt, ModelArg
 
 RegistryOpt = Annotated[str | None, typer.Option(
     "--registry", help="Registry: a SQLite file path (or sqlite:///PATH), or postgresql://USER@HOST/DB "
@@ -25,7 +25,7 @@ def add(model: ModelArg,
         registry: RegistryOpt = None,
         methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated methods (default: all).")] = None,
         replace: Annotated[bool, typer.Option("--replace", help="Overwrite an entry of the same name.")] = False,
-        as_json: JsonOpt = False) -> None:
+        as_json: JsonOpt = False, download: DownloadOpt = False, base: BaseOpt = None) -> None:
     """Fingerprint MODEL with every method and store it with its provenance."""
     from ..registry import Registry
 

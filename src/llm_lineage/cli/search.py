@@ -18,13 +18,13 @@ from ._endpoint_options import (
     ResumeOpt,
     StrategyOpt,
 )
-from ._options import JsonOpt
+from ._options import BaseOpt, DownloadOpt, JsonOpt, model_or_url
 from .registry import RegistryOpt
 from .verify import OutputsOpt, TokensOpt
 
 SuspectArg = Annotated[str, typer.Argument(
     help="Model directory / weight file (white-box) or http(s):// OpenAI-compatible endpoint (black-box).",
-    show_default=False)]
+    parser=model_or_url, show_default=False)]
 TokenizerOpt = Annotated[Path | None, typer.Option(
     "--tokenizer", help="Directory whose tokenizer reads an endpoint's token text as ids "
                         "(default: a registered owner's source directory, if it is still there).")]
@@ -40,7 +40,8 @@ def search(suspect: SuspectArg, registry: RegistryOpt = None,
            strategy: StrategyOpt = None, request_timeout: RequestTimeoutOpt = 30.0,
            outputs: OutputsOpt = None, tokens: TokensOpt = None, tokenizer: TokenizerOpt = None,
            graph: Annotated[bool, typer.Option(
-               "--graph", help="Also say where SUSPECT attaches to the registry's family tree.")] = False) -> None:
+               "--graph", help="Also say where SUSPECT attaches to the registry's family tree.")] = False,
+           download: DownloadOpt = False, base: BaseOpt = None) -> None:
     """Rank registered owners by the evidence that SUSPECT descends from them.
 
     An endpoint SUSPECT is probed once and queried once for all registered owner keys.

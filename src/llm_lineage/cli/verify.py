@@ -19,19 +19,19 @@ from ._endpoint_options import (
     ResumeOpt,
     StrategyOpt,
 )
-from ._options import JsonOpt
+from ._options import BaseOpt, DownloadOpt, JsonOpt, model_or_url, model_path
 
 OwnerOpt = Annotated[Path, typer.Option("--owner", help="Key file from `llm-lineage fingerprint`, or the owner model.",
-                                        show_default=False)]
+                                        parser=model_path, show_default=False)]
 SuspectOpt = Annotated[str, typer.Option("--suspect", help="Suspect model directory, or an endpoint URL https://HOST/v1.",
-                                          show_default=False)]
+                                          parser=model_or_url, show_default=False)]
 AccessOpt = Annotated[str | None, typer.Option("--access", help="logits | probs | topk | top1 (default: full logits).")]
 TopKOpt = Annotated[int, typer.Option("--top-k", help="Log-probs per query in topk mode.")]
 OutputsOpt = Annotated[int | None, typer.Option("--outputs", help="Prompts to query (default: hidden_size + 32).")]
 TokensOpt = Annotated[int | None, typer.Option("--tokens", help="Key tokens used (default: all in the key).")]
 DecimalsOpt = Annotated[int | None, typer.Option("--decimals", help="Round the local suspect's log-probs (simulated API).")]
 NullOpt = Annotated[list[Path] | None, typer.Option(
-    "--null", help="A model unrelated to the owner with its tokenizer, for the language-model null (repeat).")]
+    "--null", parser=model_path, help="A model unrelated to the owner with its tokenizer, for the language-model null (repeat).")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="Arithmetic of the local suspect: float32 | bfloat16 | float16.")]
 MethodOpt = Annotated[str, typer.Option(
     "--method", help="subspace (log-probs over the owner's lm_head span) | text (sampled text only).")]
@@ -49,7 +49,7 @@ def verify(owner: OwnerOpt, suspect: SuspectOpt, access: AccessOpt = None, top_k
            resume: ResumeOpt = False, concurrency: ConcurrencyOpt = 4, cache: QueryCacheOpt = None,
            strategy: StrategyOpt = None, request_timeout: RequestTimeoutOpt = 30.0, method: MethodOpt = "subspace",
            api: ApiOpt = "auto", prompts: PromptsOpt = None, temperature: TemperatureOpt = None,
-           max_tokens: MaxTokensOpt = None) -> None:
+           max_tokens: MaxTokensOpt = None, download: DownloadOpt = False, base: BaseOpt = None) -> None:
     """Does SUSPECT's output space sit inside OWNER's lm_head span (or, with --method text, does OWNER's
     model explain SUSPECT's text better than unrelated models do)? Verdict with the numbers behind it."""
     from ..errors import InputError

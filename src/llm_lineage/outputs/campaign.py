@@ -78,6 +78,9 @@ class Campaign:
         if isinstance(self.source, StrategySource) and self.plan.name != "full-logprobs":
             # one query per token (or a bisection per token): ask only about these tokens
             return strategy_evidence(self.source, token_ids, prompts, progress=progress)
+        if isinstance(self.source, StrategySource):
+            # a whole-vocabulary answer is kept (and cached) for these tokens only
+            self.source.keep = np.asarray(token_ids, dtype=np.int64)
         return collect(self.source, token_ids, prompts, access=self.access, top_k=self.top_k,
                        initial_bias=initial_bias, progress=progress)
 

@@ -23,6 +23,7 @@ from answers is ``outputs/strategies.py``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import random
@@ -49,6 +50,9 @@ from .source import Capabilities, TopLogprobs
 
 TOKEN_ID_PREFIX = "token_id:"
 LOGPROB_SLACK = 1e-3  # servers round log-probs; a value above this is no log-prob
+# request fields that are part of the cache key but never sent: which API answered (a chat answer
+# is not a completion) and which tokens of a whole-vocabulary answer were kept
+_CACHE_ONLY = ("api", "kept_tokens")
 
 
 @dataclass(frozen=True)
@@ -146,9 +150,13 @@ class OpenAIEndpoint:
 
     def request(self, prompt: str | Sequence[int], *, logprobs: int | None = None, max_tokens: int = 1,
                 logit_bias: Mapping[int, float] | None = None, echo: bool = False,
-                max_retries: int | None = None) -> dict[str, Any]:
+                max_retries: int | None = None, keep: np.ndarray | None = None) -> dict[str, Any]:
         """One greedy completion (temperature 0) as the server's JSON; cached, budgeted, retried
-        (``max_retries`` overrides the policy's count, for a probe's capability check)."""
+        (``max_retries`` overrides the policy's count, for a probe's capability check).
+
+        ``keep``: the only token ids whose log-probs the caller reads. A whole-vocabulary answer
+        is then stored (and returned) with just those, so that the cache grows with the key's
+        tokens, not with vocab x prompts (49,152 log-probs per answer for SmolLM2: 5 MB each)."""
         params: dict[str, Any] = {"prompt": prompt if isinstance(prompt, str) else [int(t) for t in prompt],
                                   "max_tokens": max_tokens, "temperature": 0.0}
         if logprobs is not None:
@@ -160,7 +168,11 @@ class OpenAIEndpoint:
         if self.token_ids:
             params["return_tokens_as_token_ids"] = True
         params.update(self.extra_body)
-        return self._send(params, self.retry.max_retries if max_retries is None else max_retries)
+        kept = None
+        if keep is not None:
+            kept = np.unique(np.asarray(keep, dtype=np.int64))
+            params["kept_tokens"] = f"{kept.size}:{hashlib.sha256(kept.tobytes()).hexdigest()[:32]}"
+        return self._send(params, self.retry.max_retries if max_retries is None else max_retries, kept)
 
     def sample(self, prompt: str, *, api: str = "completions", max_tokens: int = 32, temperature: float = 1.0,
                seed: int = 0, max_retries: int | None = None) -> str:
@@ -201,7 +213,7 @@ class OpenAIEndpoint:
                     raise f.exception()  # type: ignore[misc]
             return [f.result() for f in futures]
 
-    def _send(self, params: dict[str, Any], max_retries: int) -> dict[str, Any]:
+    def _send(self, params: dict[str, Any], max_retries: int, keep: np.ndarray | None = None) -> dict[str, Any]:
         import openai
 
         stored = self.cache.get(params)
@@ -210,9 +222,8 @@ class OpenAIEndpoint:
             return stored
         self.cache.reserve()
         extra_keys = {"return_tokens_as_token_ids", *self.extra_body}  # not the SDK's own arguments
-        standard = {k: v for k, v in params.items() if k not in extra_keys and k != "api"}
+        standard = {k: v for k, v in params.items() if k not in extra_keys and k not in _CACHE_ONLY}
         extra = {k: v for k, v in params.items() if k in extra_keys}
-        # "api" is part of the cache key (a chat answer is not a completion) but not of the request
         create = self._client.chat.completions.create if params.get("api") == "chat" else self._client.completions.create
         started = time.monotonic()
         last = ""
@@ -238,6 +249,8 @@ class OpenAIEndpoint:
                 raise
             else:
                 data = answer.model_dump(exclude_unset=False)
+                if keep is not None:
+                    data = self._kept(data, keep)
                 self.cache.put(params, data)  # committed before anyone reads it
                 self._count()
                 return data
@@ -250,6 +263,23 @@ class OpenAIEndpoint:
         self.cache.release()
         raise EndpointUnavailable(f"{self.base_url} kept failing after {attempt + 1} attempts "
                                   f"in {time.monotonic() - started:.1f} s (last: {last})")
+
+    def _kept(self, answer: dict[str, Any], keep: np.ndarray) -> dict[str, Any]:
+        """``answer`` with only the ``keep`` tokens in its ``top_logprobs``, in the completions
+        form (the sampled tokens stay). An answer of the wrong shape is kept whole, for
+        :meth:`position` to report."""
+        wanted = set(keep.tolist())
+        try:
+            block = self.logprobs_block(answer)
+            if not isinstance(block, Mapping):
+                return answer
+            top = [{token: value for token, value in (entry or {}).items() if self.token_id(token) in wanted}
+                   for entry in block.get("top_logprobs") or []]
+            choice = {**answer["choices"][0], "logprobs": {**block, "top_logprobs": top}}
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError, EndpointMalformed,
+                EndpointUnsupported):
+            return answer
+        return {**answer, "choices": [choice]}
 
     def redact(self, text: str) -> str:
         """``text`` with the API key replaced, so that no message, log or cache holds it."""
@@ -319,8 +349,9 @@ class OpenAIEndpoint:
 
     # --- OutputSource --------------------------------------------------------------------------
 
-    def top_logprobs(self, prompt: str, *, top_k: int, logit_bias: Mapping[int, float] | None = None) -> TopLogprobs:
-        return self.position(self.request(prompt, logprobs=top_k, logit_bias=logit_bias))
+    def top_logprobs(self, prompt: str, *, top_k: int, logit_bias: Mapping[int, float] | None = None,
+                     keep: np.ndarray | None = None) -> TopLogprobs:
+        return self.position(self.request(prompt, logprobs=top_k, logit_bias=logit_bias, keep=keep))
 
     def logprobs(self, prompt: str) -> np.ndarray:
         """Full log-prob vector from one query; only when ``top_logprobs`` reaches the whole vocabulary."""
@@ -329,11 +360,12 @@ class OpenAIEndpoint:
                                       f"not the whole vocabulary of {self.vocab_size}")
         return self.all_logprobs(prompt)
 
-    def all_logprobs(self, prompt: str) -> np.ndarray:
-        """One query for every log-prob; shape (vocab_size,), NaN where a token was not returned."""
+    def all_logprobs(self, prompt: str, tokens: np.ndarray | None = None) -> np.ndarray:
+        """One query for every log-prob; shape (vocab_size,), NaN where a token was not returned
+        (and, with ``tokens``, everywhere else: only those are kept, in the cache as here)."""
         # the whole answer, which may be wider than the owner's vocabulary (tokens appended to it,
         # found by the probe); those tokens are no evidence about the owner's lm_head
-        top = self.top_logprobs(prompt, top_k=max(self.vocab_size, self.capabilities.top_k))
+        top = self.top_logprobs(prompt, top_k=max(self.vocab_size, self.capabilities.top_k), keep=tokens)
         inside = (top.token_ids >= 0) & (top.token_ids < self.vocab_size)
         out = np.full(self.vocab_size, np.nan)
         out[top.token_ids[inside]] = top.logprobs[inside]

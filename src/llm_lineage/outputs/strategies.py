@@ -111,9 +111,10 @@ def choose(result: ProbeResult, *, strategy: str | None = None,
 # --- strategies 1, 4 and 5 --------------------------------------------------------------------
 
 
-def full_logprobs(endpoint: OpenAIEndpoint, prompt: str) -> np.ndarray:
-    """Strategy 1: one query with ``logprobs = V``; shape (vocab_size,), NaN where unreadable."""
-    return endpoint.all_logprobs(prompt)
+def full_logprobs(endpoint: OpenAIEndpoint, prompt: str, tokens: np.ndarray | None = None) -> np.ndarray:
+    """Strategy 1: one query with ``logprobs = V``; shape (vocab_size,), NaN where unreadable
+    (and outside ``tokens`` when given: only those are kept)."""
+    return endpoint.all_logprobs(prompt, tokens)
 
 
 def echo_logprobs(endpoint: OpenAIEndpoint, prompt: str, tokens: np.ndarray | None = None) -> np.ndarray:
@@ -190,6 +191,7 @@ class StrategySource:
         self.vocab_size = endpoint.vocab_size
         self.concurrency = endpoint.concurrency
         self.precision = plan.precision
+        self.keep: np.ndarray | None = None  # the tokens a full-logprobs answer is kept for (None: all)
         decimals = max(0, math.floor(-math.log10(2 * plan.precision)))
         self.capabilities = replace(endpoint.capabilities, probs=True, logits=False,
                                     logprob_decimals=decimals if plan.precision > FLOAT_PRECISION else None)
@@ -201,7 +203,7 @@ class StrategySource:
     def logprobs(self, prompt: str, tokens: np.ndarray | None = None) -> np.ndarray:
         """Shape (vocab_size,); with ``tokens``, only those are asked about (the rest NaN)."""
         if self.plan.name == "full-logprobs":
-            return full_logprobs(self.endpoint, prompt)
+            return full_logprobs(self.endpoint, prompt, self.keep if tokens is None else tokens)
         if self.plan.name == "echo":
             return echo_logprobs(self.endpoint, prompt, tokens)
         return greedy_search_logits(self.endpoint, prompt, tokens, precision=2 * self.precision)

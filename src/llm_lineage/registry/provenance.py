@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..weights import Checkpoint
+from ..weights.hub import origin
 
 _CHUNK = 1 << 22
 
@@ -39,6 +40,7 @@ def provenance(ckpt: Checkpoint, *, source: str | None = None) -> dict[str, Any]
     root = ckpt.path if ckpt.path.is_dir() else ckpt.path.parent
     return {
         "source": source or str(ckpt.path.resolve()),
+        "origin": origin(ckpt.path),  # hub id and revision sha, or adapter and base; {} for local files
         "weight_files": {_relative(p, root): sha256_file(p) for p in files},
         "tokenizer_sha256": ckpt.tokenizer_hash(),
         "architecture": ckpt.summary(),

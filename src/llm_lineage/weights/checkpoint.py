@@ -57,6 +57,14 @@ class Checkpoint:
 
     @property
     def name(self) -> str:
+        """The hub id of a cached snapshot, an adapter's folder name, else the file or folder name."""
+        from .hub import origin
+
+        where = origin(self.path)
+        if "hub_id" in where:
+            return str(where["hub_id"])
+        if "adapter" in where:
+            return Path(where["adapter"]).name
         return self.path.name if self.path.is_dir() else self.path.stem
 
     @property

@@ -78,12 +78,12 @@ class SafetensorsStore:
         if not isinstance(weight_map, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                        for k, v in weight_map.items()):
             raise CorruptCheckpoint(f"{index_path}: weight_map must map tensor names to shard file names")
-        folder = index_path.parent.resolve()
         resolved = {}
         for key, shard in weight_map.items():
-            path = (index_path.parent / shard).resolve()
-            # a shard outside the model folder (../, an absolute path, a symlink out) is never read
-            if Path(shard).is_absolute() or path.parent != folder:
+            path = index_path.parent / shard
+            # a shard named outside the model folder (../, an absolute path) is never read; a shard
+            # that is a symlink is (the Hugging Face cache links every file into its blobs/)
+            if Path(shard).is_absolute() or Path(shard).name != shard or shard in (".", ".."):
                 raise CorruptCheckpoint(f"{index_path.name} names shard {shard!r} outside {index_path.parent}",
                                         hint="shards must be files in the model directory")
             resolved[key] = path
