@@ -1,4 +1,4 @@
-"""What a suspect's model card claims, judged against the evidence (``check/claims.py``), and
+"""What a suspect's model card claims, judged against the evidence (``claims.py``), and
 through ``check`` on a real derived model."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_lineage.check.claims import assess, card_block, declared
+from llm_lineage.claims import assess, card_block, declared
 from llm_lineage.stats import Verdict
 
 CLI = str(Path(sys.executable).with_name("llm-lineage"))

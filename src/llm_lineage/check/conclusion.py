@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ..methods.base import get_method
 from ..stats import Verdict, format_p
+from ..weights.hub import described
 from .combine import Combined, Test
 
 
@@ -94,5 +94,4 @@ def _p(combined: Combined) -> str:
 
 
 def _name(spec: str) -> str:
-    path = Path(spec)
-    return spec if "://" in spec else (path.name or spec)
+    return spec if "://" in spec else described(spec)

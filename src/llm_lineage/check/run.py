@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..claims import assess, card_block
 from ..errors import LineageError
 from ..methods import Kind
 from ..methods.base import Method, Result, get_method, resolve
 from ..stats import Verdict
-from .claims import assess, card_block
 from .combine import MIN_REFERENCES, Test, combine, with_holm
 from .conclusion import conclude
 

@@ -173,6 +173,9 @@ def search_result(result: Any, *, as_json: bool, attachment: dict[str, Any] | No
         console.print(f"endpoint {r.endpoint} ({r.model}): {r.strategy}, {r.queries_used} queries paid, "
                       f"{r.queries_cached} read from the cache {r.cache}", markup=False, highlight=False)
     console.print(f"verdict: {result.verdict.value}: {result.explanation}", markup=False, highlight=False)
+    if result.claim:
+        console.print(f"model card: {result.claim['status'].upper()}: {result.claim['explanation']}",
+                      markup=False, highlight=False)
     if attachment is not None:
         console.print(f"family tree: {attachment['summary']}", markup=False, highlight=False)
 

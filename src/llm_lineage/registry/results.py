@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -46,6 +46,7 @@ class SearchResult:
     shortlist_seconds: float = 0.0
     compare_seconds: float = 0.0
     campaigns: tuple[CampaignReport, ...] = ()  # endpoint suspect: what was queried and what it cost
+    claim: dict[str, Any] = field(default_factory=dict)  # the suspect's model card, judged (claims.py)
 
 
 def owner_lacks(entry: Entry, method: str, kind: str) -> MethodEvidence | None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..claims import assess_search
 from ..errors import LineageError
 from ..methods import METHODS, Kind
 from ..outputs.source import is_url
@@ -105,8 +106,11 @@ def search(suspect: str | Path | Checkpoint, registry: Registry | str | Path | N
     candidates.sort(key=lambda c: rank_key(c.verdict, c.p_value, c.summary_score))
     verdict, p, why = overall_verdict([(c.name, c.verdict, c.p_value) for c in candidates], alpha)
     best = candidates[0].summary_score if candidates else math.nan
+    claim = assess_search(ckpt.path, [(c.name, str(comparer.entries[c.name].provenance.get("source", c.name)),
+                                       c.verdict) for c in candidates])
     return SearchResult("registry-search", str(ckpt.path), best, p, verdict, why, candidates[:top],
-                        len(short.names), len(short.chosen), short.seconds, time.perf_counter() - start)
+                        len(short.names), len(short.chosen), short.seconds, time.perf_counter() - start,
+                        claim=claim)
 
 
 class Comparer:

@@ -88,6 +88,17 @@ def origin(path: str | Path) -> dict[str, Any]:
     return {"hub_id": f"{match['org']}/{match['name']}", "revision": match["sha"]}
 
 
+def described(path: str | Path) -> str:
+    """A model path as a reader knows it: ``ORG/NAME@SHA12`` for a cache snapshot, ``ADAPTER (PEFT
+    adapter on BASE)`` for a merged adapter, else its file or folder name."""
+    where = origin(path)
+    if "adapter" in where:
+        return f"{Path(where['adapter']).name} (PEFT adapter on {where['base']})"
+    if "hub_id" in where:
+        return f"{where['hub_id']}@{where['revision'][:12]}"
+    return Path(path).name or str(path)
+
+
 ADAPTER_RECORD = "llm_lineage_adapter.json"  # written beside a merged adapter (weights/peft_adapter.py)
 
 

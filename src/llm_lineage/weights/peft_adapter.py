@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,9 @@ def merged_model(adapter: Path, *, base: str | Path | None = None, download: boo
 
 
 def _digest(adapter: Path, base: Path) -> str:
-    """Keyed by the adapter's bytes and the base's weight files (path, size, mtime): a changed
-    adapter or base builds anew."""
-    h = hashlib.sha256()
+    """Keyed by the adapter (its folder and bytes) and the base's weight files (path, size, mtime):
+    a changed adapter or base builds anew, and the record names the folder that was given."""
+    h = hashlib.sha256(str(adapter.absolute()).encode() + b"\0")
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         h.update((adapter / name).read_bytes())
     for path in sorted(base.glob("*.safetensors")) + sorted(base.glob("config.json")):
@@ -87,11 +88,17 @@ def _merge(adapter: Path, base: Path, out: Path, record: dict[str, Any]) -> None
     from .. import progress
     from .hf_model import load_model, require_finite
 
-    with progress.stage(f"merging adapter {adapter.name} into {base.name}"):
+    with progress.stage(f"merging adapter {adapter.name} into {base.name}"), warnings.catch_warnings():
+        # peft and transformers warn about their own deprecations; nothing a user can act on
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
         model = load_model(base, dtype=_dtype_of(base))
         try:
             from peft import PeftModel
-
+        except ImportError:
+            raise InputError(f"{adapter} is a PEFT adapter, and reading one needs peft",
+                             hint="pip install 'llm-lineage[attacks]'") from None
+        try:
             merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
         except (ValueError, TypeError, KeyError, RuntimeError, OSError) as exc:
             raise ConfigError(f"peft cannot apply {adapter} to {base}: {first_line(exc, limit=300)}") from None

@@ -3,7 +3,7 @@
 Hugging Face model cards declare parents in their YAML front matter (``base_model:``, one id or a
 list, and ``base_model_relation: finetune | adapter | quantized | merge``); configs sometimes carry
 ``base_model`` too. :func:`assess` reads those claims (``huggingface_hub``'s card parser) and
-judges them against ``check``'s verdict:
+judges them against ``check``'s verdict (and :func:`assess_search` against a registry search's):
 
 - ``consistent``: the card names the owner and the evidence says derived, or names another base
   and the evidence says unrelated to the owner;
@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..stats import Verdict
-from ..weights.hub import origin
+from .stats import Verdict
+from .weights.hub import origin
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,16 @@ class Claim:
 def declared(model: str | Path) -> tuple[tuple[str, ...], str | None, str | None, str]:
     """``(base_models, relation, license, source)`` that ``model``'s card and config declare."""
     folder = Path(model) if Path(model).is_dir() else Path(model).parent
+    config_name = "config.json"
+    adapter = origin(folder).get("adapter")
+    if adapter:  # a merged PEFT adapter: the card is the adapter's, whose config names its base
+        folder, config_name = Path(adapter), "adapter_config.json"
     card = _card(folder / "README.md")
-    config = _json(folder / "config.json")
+    config = _json(folder / config_name)
+    if adapter:
+        config = {"base_model": config.get("base_model_name_or_path")}
     bases = _ids(card.get("base_model")) or _ids(config.get("base_model"))
-    source = ("model card" if _ids(card.get("base_model")) else "config.json" if bases
+    source = ("model card" if _ids(card.get("base_model")) else config_name if bases
               else "model card (no base_model)" if card else "")
     relation = card.get("base_model_relation")
     license_ = card.get("license")
@@ -91,6 +97,21 @@ def assess(owner: str | Path, suspect: str | Path, verdict: Verdict, *, owner_id
     if bases:
         return judged("consistent", f"{said}, not {owner_name}, and the evidence says unrelated to {owner_name}")
     return judged("unclaimed", "it declares no base model")
+
+
+def assess_search(suspect: str | Path, candidates: list[tuple[str, str, Verdict]]) -> dict[str, Any]:
+    """The suspect's claim judged against a registry search's ``(name, source, verdict)`` candidates,
+    best first: against the candidate its card names when that one was compared, else the best."""
+    if not candidates:
+        return {}
+    bases = declared(suspect)[0]
+
+    def named(name: str, source: str) -> bool:
+        names = owner_names(source, name)
+        return any(b.rstrip("/").rsplit("/", 1)[-1].lower() in names for b in bases)
+
+    name, source, verdict = next((c for c in candidates if named(c[0], c[1])), candidates[0])
+    return {**assess(source, suspect, verdict, owner_id=name).as_dict(), "owner": name}
 
 
 def card_block(owner: str | Path, verdict: Verdict, grade: str = "", *, owner_id: str | None = None) -> str:
