@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from llm_lineage.registry import Registry
-from llm_lineage.registry.lineage import holm, lineage_graph
-from llm_lineage.stats import Verdict
+from llm_lineage.registry.lineage import lineage_graph
+from llm_lineage.stats import Verdict, holm
 
 CLI = str(Path(sys.executable).with_name("llm-lineage"))
 METHODS = ["tracing", "awm"]

@@ -28,7 +28,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ..stats import Verdict
+from ..stats import Verdict, holm
 
 MIN_REFERENCES = 3
 
@@ -58,21 +58,6 @@ class Combined:
     neg_log10_p: float
     n_deciding: int
     correction: str
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm-adjusted p-values.
-
-    >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
-    [0.03, 0.06, 0.06]
-    """
-    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
-    adjusted = [math.nan] * len(p_values)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def combine(tests: Sequence[Test], alpha: float) -> Combined:

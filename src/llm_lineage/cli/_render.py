@@ -148,6 +148,9 @@ def lineage(graph: Any, *, as_json: bool, written: list[Path]) -> None:
           ["parent", "", "child", "adjusted p", "derivation", "direction evidence"],
           [[e.source, "->" if e.directed else "--", e.target, format_p(e.adjusted_p), e.derivation,
             e.direction_evidence] for e in sorted(graph.drawn, key=lambda e: e.adjusted_p)])
+    for child, shares in graph.merges.items():
+        console.print(f"merge: {child} = " + " + ".join(f"{w:.2f} x {p}" for p, w in shares.items()),
+                      markup=False, highlight=False)
     for family in graph.families:
         console.print(f"family: {', '.join(family)}", markup=False, highlight=False)
     for note in graph.notes:
@@ -178,6 +181,23 @@ def search_result(result: Any, *, as_json: bool, attachment: dict[str, Any] | No
                       markup=False, highlight=False)
     if attachment is not None:
         console.print(f"family tree: {attachment['summary']}", markup=False, highlight=False)
+
+
+def merge_parents(result: Any, *, as_json: bool) -> None:
+    """``merge-parents``: each candidate's test and share, then where each block came from."""
+    if as_json:
+        print_json(result)
+        return
+    from ..stats import format_p
+
+    weights = {w.name: w for w in result.weights}
+    table(f"candidate parents of {result.suspect}" + (f" (task vectors over {result.base})" if result.base else ""),
+          ["candidate", "verdict", "p-value", "Holm p", "mixing weight", "95% CI over blocks"],
+          [[p.name, p.verdict, format_p(p.p_value), format_p(p.holm_p_value), f"{weights[p.name].weight:.3f}",
+            f"[{weights[p.name].ci_low:.3f}, {weights[p.name].ci_high:.3f}]"] for p in result.parents])
+    table("blocks", ["block", "copied from", "nearest"],
+          [[b.layer, b.source or "-", b.nearest] for b in result.blocks])
+    console.print(f"{result.suspect}: {result.explanation}", markup=False, highlight=False)
 
 
 def std_profile_scores(figure: Any) -> None:

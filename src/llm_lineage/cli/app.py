@@ -13,6 +13,7 @@ from . import (
                evaluate,
                fingerprint,
                inspect,
+               merge_parents,
                plot_profiles,
                probe,
                registry,
@@ -37,6 +38,7 @@ app.command("inspect")(inspect.inspect)
 app.command("fingerprint")(fingerprint.fingerprint)
 app.command("verify")(verify.verify)
 app.command("compare")(compare.compare)
+app.command("merge-parents")(merge_parents.merge_parents)
 app.command("plot-profiles")(plot_profiles.plot_profiles)
 app.command("probe")(probe.probe)
 app.command("serve")(serve.serve)

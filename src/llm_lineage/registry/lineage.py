@@ -29,12 +29,19 @@ r"""The family tree of a registry: every edge a calibrated p-value, a direction 
    likely parent: a forest), weighted by ``-log10 p`` (capped), then by closeness (summary
    correlation: a parent is more alike than a grandparent or an uncle), then by metadata naming the
    parent; families are the connected components.
+6. **Merges** (several parents: a DAG, not a forest). An entry with two or more drawn edges whose
+   weight files are still where they were registered is decomposed over those relatives
+   (``merges.merge_parents``): the relatives with a share of at least :data:`MERGE_SHARE` whose
+   shares add up to one (a convex mix: a child of a merge is no mix of it and its sibling), or
+   that donated copied blocks (passthrough), are its merge parents, drawn with their weights. Merge
+   edges are chosen among the drawn edges only, so Holm's guarantee over all tested pairs holds.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,15 +49,17 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import LineageError
 from ..methods import METHODS, Kind
 from ..progress import track
-from ..stats import Verdict
+from ..stats import Verdict, holm
 from .results import same_weights
 from .search import Comparer, Shortlist
 from .store import Entry, Registry
 
 ROW_WIDTH = 14.0  # columns of families before the picture starts a new row
 CORRECTION = "Holm step-down over every tested pair (family-wise error rate)"
+MERGE_SHARE = 0.05  # the smallest mixing weight that makes a relative a merge parent
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,7 @@ class LineageGraph:
     pairs_tested: int = 0
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    merges: dict[str, dict[str, float]] = field(default_factory=dict)  # child -> {merge parent: weight}
 
     @property
     def drawn(self) -> tuple[Edge, ...]:
@@ -100,12 +110,19 @@ class LineageGraph:
             graph.add_edge(e.source, e.target, **attrs)
             if not e.directed:
                 graph.add_edge(e.target, e.source, **attrs)
+        for child, shares in self.merges.items():  # a merge's parents point at it, with their weights
+            for parent, weight in shares.items():
+                if graph.has_edge(child, parent):
+                    graph.remove_edge(child, parent)
+                graph.add_edge(parent, child, **{**graph.get_edge_data(parent, child, {}), "directed": True,
+                                                 "merge_weight": weight})
         return graph
 
     def as_dict(self) -> dict[str, Any]:
         return {"nodes": self.nodes, "edges": [asdict(e) for e in self.drawn], "parents": self.parents,
                 "families": [list(f) for f in self.families], "alpha": self.alpha, "correction": self.correction,
-                "pairs_tested": self.pairs_tested, "seconds": self.seconds, "notes": list(self.notes)}
+                "pairs_tested": self.pairs_tested, "seconds": self.seconds, "notes": list(self.notes),
+                "merges": self.merges}
 
 
 def lineage_graph(registry: Registry, *, alpha: float = 0.01, methods: Sequence[str] | None = None,
@@ -144,8 +161,46 @@ def lineage_graph(registry: Registry, *, alpha: float = 0.01, methods: Sequence[
     notes = () if null_pool and all(null_pool.values()) else (
         "some entries have no registered model outside their candidates: their registry nulls are empty, "
         "so only methods with exact nulls (tracing, awm) decide their pairs",)
+    merges = _merges(entries, [e for e in edges if e.drawn], alpha)
+    for child, shares in merges.items():  # the tree keeps one of a merge's parents: its largest share
+        parents[child] = max(shares, key=lambda p: shares[p])
     return LineageGraph(nodes, tuple(edges), parents, families, alpha, pairs_tested=len(tested),
-                        seconds=time.perf_counter() - start, notes=notes)
+                        seconds=time.perf_counter() - start, notes=notes, merges=merges)
+
+
+def _merges(entries: dict[str, Entry], drawn: list[Edge], alpha: float) -> dict[str, dict[str, float]]:
+    """Entries that are merges of two or more of their drawn relatives (module docstring, 6)."""
+    from ..merges import merge_parents
+
+    relatives: dict[str, set[str]] = {}
+    for e in drawn:
+        relatives.setdefault(e.source, set()).add(e.target)
+        relatives.setdefault(e.target, set()).add(e.source)
+    found: dict[str, dict[str, float]] = {}
+    for child, near in sorted(relatives.items()):
+        source = _weights_at(entries[child])
+        at = {n: path for n in near if (path := _weights_at(entries[n])) is not None}
+        candidates = sorted(at)
+        if source is None or len(candidates) < 2:
+            continue
+        try:
+            result = merge_parents(source, [at[n] for n in candidates], alpha=alpha, test_parents=False)
+        except LineageError:
+            continue  # another architecture, or unreadable now: no merge is claimed
+        shares = {n: w.weight for n, w in zip(candidates, result.weights, strict=True)
+                  if result.identifiable and w.ci_low >= MERGE_SHARE}
+        donated = Counter(candidates[b.donor] for b in result.blocks if b.donor is not None)
+        if len(shares) >= 2 and abs(sum(shares.values()) - 1.0) <= 2 * MERGE_SHARE and result.residual < 0.5:
+            found[child] = {n: round(w, 4) for n, w in shares.items()}
+        elif len(donated) >= 2:  # a passthrough merge: each donor's share of the blocks
+            found[child] = {n: round(c / len(result.blocks), 4) for n, c in donated.items()}
+    return found
+
+
+def _weights_at(entry: Entry) -> str | None:
+    """Where the entry's weights were registered from, when they are still there."""
+    source = entry.provenance.get("source")
+    return str(source) if isinstance(source, str) and Path(source).exists() else None
 
 
 def attachment(graph: LineageGraph, result: Any) -> dict[str, Any]:
@@ -173,25 +228,6 @@ def attachment(graph: LineageGraph, result: Any) -> dict[str, Any]:
     return {"parent": best.name, "ancestors": line[1:], "family": family, "p_value": p_best,
             "summary": f"attaches under {' <- '.join(line)} (p = {p_best:.2g}, exact-null methods), "
                        f"in a family of {len(family)}"}
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm-adjusted p-values (NaN stays NaN and counts as a test).
-
-    >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03, 0.5])]
-    [0.04, 0.09, 0.09, 0.5]
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    order = np.argsort(np.where(np.isnan(p), np.inf, p), kind="stable")
-    m = len(p)
-    adjusted = np.full(m, math.nan)
-    running = 0.0
-    for rank, i in enumerate(order):
-        if math.isnan(p[i]):
-            continue
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted.tolist()
 
 
 def direction(a: Entry, b: Entry) -> tuple[str, str, bool, str]:
@@ -249,7 +285,8 @@ def write_graphml(graph: LineageGraph, path: str | Path) -> Path:
 
 def plot(graph: LineageGraph, path: str | Path) -> Path:
     """The forest as a picture: one column block per family, parents above children; edge width
-    by -log10 of the adjusted p-value, dashed where the direction is unknown."""
+    by -log10 of the adjusted p-value, dashed where the direction is unknown; a merge's parents
+    point at it in orange, labelled with their mixing weights."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -275,6 +312,13 @@ def plot(graph: LineageGraph, path: str | Path) -> Path:
         if in_tree:
             ax.text((x0 + x1) / 2 + 0.04, (y0 + y1) / 2, f"{e.derivation}\np={e.adjusted_p:.1g}", fontsize=7,
                     ha="left", va="center", color="#333333")
+    for child, shares in graph.merges.items():  # every parent of a merge, with its mixing weight
+        for parent, weight in shares.items():
+            (x0, y0), (x1, y1) = position[parent], position[child]
+            ax.annotate("", xy=(x1, y1 + 0.12), xytext=(x0, y0 - 0.12),
+                        arrowprops={"arrowstyle": "-|>", "lw": 1.4, "color": "#c05800"})
+            ax.text(x0 + 0.6 * (x1 - x0) + 0.04, y0 + 0.6 * (y1 - y0), f"merge {weight:.2f}", fontsize=7,
+                    ha="left", va="center", color="#c05800")
     for name, (x, y) in position.items():
         quantised = graph.nodes[name].get("quantised")
         ax.text(x, y, name, ha="center", va="center", fontsize=8,

@@ -2,7 +2,8 @@
 built, read or trained here; callers hand in the scores."""
 
 from .calibration import NullCalibration, Verdict, calibrate, decide, format_p, verdict_of
+from .multiple import holm
 from .nulls import NullSummary, summarize
 
-__all__ = ["NullCalibration", "NullSummary", "Verdict", "calibrate", "decide", "format_p", "summarize",
+__all__ = ["NullCalibration", "NullSummary", "Verdict", "calibrate", "decide", "format_p", "holm", "summarize",
            "verdict_of"]
