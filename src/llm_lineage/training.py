@@ -27,11 +27,13 @@ def token_stream(tokenizer, texts: Sequence[str]) -> torch.Tensor:
 def train_causal_lm(model, tokenizer, texts: Sequence[str], *, steps: int, lr: float = 3e-3,
                     batch_size: int = 16, seq_len: int = 64, seed: int = 0,
                     parameters=None, progress: bool = False, description: str = "training",
-                    optimizer: Callable[[list[Any]], Any] | None = None) -> list[float]:
+                    optimizer: Callable[[list[Any]], Any] | None = None,
+                    loss_of: Callable[[Any, torch.Tensor], torch.Tensor] | None = None) -> list[float]:
     """Train ``model`` in place for ``steps`` AdamW steps; returns the loss curve.
 
     ``parameters`` restricts what is trained (LoRA adapters, one layer); default: everything
-    that requires grad; ``optimizer`` builds the optimizer from the parameters (default AdamW).
+    that requires grad; ``optimizer`` builds the optimizer from the parameters (default AdamW);
+    ``loss_of(model, batch)`` replaces next-token cross-entropy (a distillation loss).
     Windows are drawn with a generator seeded by ``seed`` so that two runs
     with the same seed see the same data in the same order.
     """
@@ -50,7 +52,7 @@ def train_causal_lm(model, tokenizer, texts: Sequence[str], *, steps: int, lr: f
         for _ in range(steps):
             starts = torch.randint(0, len(stream) - seq_len - 1, (batch_size,), generator=gen)
             batch = torch.stack([stream[s: s + seq_len] for s in starts]).to(device)
-            loss = model(input_ids=batch, labels=batch).loss
+            loss = loss_of(model, batch) if loss_of is not None else model(input_ids=batch, labels=batch).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -39,7 +39,8 @@ def victim_tokenizer():
     return _VICTIM_TOKENIZER.get() or zoo.tokenizer()
 
 
-_MODULES = ("finetune", "lora", "pretrain", "quantize", "prune", "reparam", "moe", "gradnormlorp", "merge")
+_MODULES = ("finetune", "lora", "pretrain", "quantize", "prune", "reparam", "moe", "gradnormlorp", "merge",
+            "distill")
 
 
 def load_kinds() -> dict[str, Callable[..., Any]]:

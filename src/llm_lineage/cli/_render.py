@@ -307,9 +307,11 @@ def evaluation_tables(result: Any) -> None:
     suspects = result.suspects
     table("robustness matrix (verdict, score)", ["method"] + [f"{s.name} ({s.truth})" for s in suspects],
           [[m.method] + [_pair_cell(result.pair(m.method, s.name)) for s in suspects] for m in result.summaries])
-    table("per method", ["method", "AUC", "accuracy", "TPR@1%FPR", "verdict acc.", "unrelated→derived", "queries"],
+    table("per method", ["method", "AUC", "accuracy", "TPR@1%FPR", "verdict acc.", "unrelated→derived", "queries",
+                         "distilled→derived"],
           [[s.method, s.auc, s.accuracy, s.tpr_at_1pct_fpr, s.verdict_accuracy, s.false_derived,
-            "-" if s.mean_queries is None else s.mean_queries] for s in result.summaries])
+            "-" if s.mean_queries is None else s.mean_queries,
+            f"{s.distilled_derived}/{s.n_distilled}" if s.n_distilled else "-"] for s in result.summaries])
 
 
 def _pair_cell(pair: Any) -> str:

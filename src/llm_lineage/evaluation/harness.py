@@ -46,7 +46,9 @@ class AttackSpec:
 
     @property
     def truth(self) -> str:
-        return "unrelated" if self.kind == "unrelated" else "derived"
+        """``derived`` (weights taken), ``unrelated``, or ``distilled`` (behaviour copied, weights
+        not: scored in a column of its own, never counted as a derived or an unrelated pair)."""
+        return {"unrelated": "unrelated", "distill": "distilled"}.get(self.kind, "derived")
 
 
 def _fmt_option(value: Any) -> str:
@@ -87,7 +89,7 @@ def _parse_value(text: str) -> Any:
 class Suspect:
     name: str
     path: Path
-    truth: str   # "derived" or "unrelated": the ground truth the methods are judged against
+    truth: str   # "derived", "unrelated" or "distilled": the ground truth the methods are judged against
     attack: str  # the attack label, or "" for an unrelated model given as is
 
 
@@ -141,6 +143,8 @@ class MethodSummary:
     n_unrelated: int
     n_not_applicable: int
     mean_queries: float | None        # black-box: queries per verdict
+    distilled_derived: int = 0        # distilled students called derived (behaviour seen)
+    n_distilled: int = 0
 
 
 @dataclass(frozen=True)
@@ -254,7 +258,9 @@ def _score_pair(variant: MethodVariant, victim: Path, suspect: Suspect, store: R
 
 
 def summarise(method: str, kind: str, pairs: Sequence[PairResult]) -> MethodSummary:
-    scored = [p for p in pairs if p.verdict != NOT_APPLICABLE and np.isfinite(p.score)]
+    usable = [p for p in pairs if p.verdict != NOT_APPLICABLE and np.isfinite(p.score)]
+    distilled = [p for p in usable if p.truth == "distilled"]
+    scored = [p for p in usable if p.truth != "distilled"]
     hir = scored[0].higher_is_related if scored else True
     labels = [int(p.truth == "derived") for p in scored]
     oriented = [p.related_score for p in scored]
@@ -269,4 +275,5 @@ def summarise(method: str, kind: str, pairs: Sequence[PairResult]) -> MethodSumm
         false_derived=sum(p.verdict == Verdict.DERIVED.value and p.truth == "unrelated" for p in scored),
         n_derived=sum(labels), n_unrelated=len(labels) - sum(labels),
         n_not_applicable=len(pairs) - len(scored),
-        mean_queries=float(np.mean(queries)) if queries else None)
+        mean_queries=float(np.mean(queries)) if queries else None,
+        distilled_derived=sum(p.verdict == Verdict.DERIVED.value for p in distilled), n_distilled=len(distilled))

@@ -4,6 +4,8 @@
 PRESETS: dict[str, str] = {
     "reparam": "rotate,permute,scale",
     "vocab": "shuffle-vocab,extend-vocab",
+    # behaviour copied, weights not: scored apart from derived and unrelated pairs
+    "distillation": "distill,distill:top_k=5",
     "small": "finetune:steps=50,lora-qkv:rank=8:steps=30,quantize:bits=4,rotate,scale,unrelated:seed=11",
     "all": ("lora-qkv:rank=16,lora-head:rank=16,lq-lora:bits=4:rank=16:steps=30,gradnormlorp:rank=8:steps=30,"
             "finetune,continue-pretrain,"

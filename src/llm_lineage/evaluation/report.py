@@ -67,7 +67,7 @@ def roc_figure(evaluation: Evaluation) -> str:
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
     ax.plot([0, 1], [0, 1], color="#bbbbbb", linestyle=":", label="chance")
     for summary in evaluation.summaries:
-        pairs = _scored(evaluation, summary.method)
+        pairs = [p for p in _scored(evaluation, summary.method) if p.truth != "distilled"]  # a column of its own
         labels = [int(p.truth == "derived") for p in pairs]
         if not 0 < sum(labels) < len(labels):
             continue
@@ -159,7 +159,8 @@ def _table(caption: str, header: list[str], rows: list[list[str]], css: str = ""
 def render_html(evaluation: Evaluation) -> str:
     summary_rows = [[html.escape(s.method), s.kind, _f(s.auc), _f(s.accuracy), _f(s.threshold),
                      _f(s.tpr_at_1pct_fpr), _f(s.verdict_accuracy), _f(s.false_derived),
-                     f"{s.n_derived} / {s.n_unrelated}", _f(s.n_not_applicable), _f(s.mean_queries)]
+                     f"{s.n_derived} / {s.n_unrelated}", _f(s.n_not_applicable), _f(s.mean_queries),
+                     f"{s.distilled_derived} / {s.n_distilled}" if s.n_distilled else "–"]
                     for s in evaluation.summaries]
     suspects = evaluation.suspects
     matrix_rows = []
@@ -186,7 +187,8 @@ def render_html(evaluation: Evaluation) -> str:
         _table("Per method, across all pairs (accuracy at the best global threshold; verdict accuracy from "
                "the method's own calibrated verdicts)",
                ["method", "kind", "AUC", "accuracy", "threshold", "TPR@1%FPR", "verdict accuracy",
-                "unrelated called derived", "derived / unrelated", "n/a", "queries"], summary_rows, "summary"),
+                "unrelated called derived", "derived / unrelated", "n/a", "queries",
+                "distilled called derived (behaviour copied, weights not)"], summary_rows, "summary"),
         _table("Robustness matrix: verdict and score per method and suspect",
                ["method"] + [f"{html.escape(s.name)} ({s.truth})" for s in suspects], matrix_rows, "matrix"),
         _table("Suspects", ["name", "truth", "attack", "path"], model_rows, "models"),
