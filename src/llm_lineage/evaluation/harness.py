@@ -184,10 +184,17 @@ def build_suspects(victim: Path, attacks: Sequence[AttackSpec], models_dir: Path
                    unrelated: Sequence[Path] = (), progress: bool = False) -> list[Suspect]:
     from ..attacks import derive
 
+    def parent(value: Any) -> Any:
+        # "@KIND" names another parent for a merge: the victim after attack KIND, built first
+        if not (isinstance(value, str) and value.startswith("@")):
+            return value
+        return str(derive(victim, value[1:], models_dir / f"parent-{value[1:]}", progress=progress))
+
     suspects = []
     for spec in attacks:
         slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec.label)
-        path = derive(victim, spec.kind, models_dir / slug, progress=progress, **spec.options)
+        options = {k: parent(v) for k, v in spec.options.items()}
+        path = derive(victim, spec.kind, models_dir / slug, progress=progress, **options)
         suspects.append(Suspect(spec.label, path, spec.truth, spec.kind))
     for path in unrelated:
         path = Path(path)

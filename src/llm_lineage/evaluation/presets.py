@@ -4,6 +4,10 @@
 PRESETS: dict[str, str] = {
     "reparam": "rotate,permute,scale",
     "vocab": "shuffle-vocab,extend-vocab",
+    # merges of the victim with its own fine-tune ("@KIND": the victim after attack KIND) and, for
+    # the passthrough, with an unrelated model: the victim is a parent of each (a derived pair)
+    "merges": ("merge-linear:others=@finetune,merge-slerp:others=@finetune,merge-ties:others=@finetune,"
+               "merge-dare:others=@finetune,merge-passthrough:others=@unrelated"),
     # behaviour copied, weights not: scored apart from derived and unrelated pairs
     "distillation": "distill,distill:top_k=5",
     "small": "finetune:steps=50,lora-qkv:rank=8:steps=30,quantize:bits=4,rotate,scale,unrelated:seed=11",
