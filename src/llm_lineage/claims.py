@@ -76,9 +76,8 @@ def owner_names(owner: str | Path, owner_id: str | None = None) -> set[str]:
 def assess(owner: str | Path, suspect: str | Path, verdict: Verdict, *, owner_id: str | None = None) -> Claim:
     """The suspect's declared lineage judged against ``verdict`` (see the module docstring)."""
     bases, relation, license_, source = declared(suspect)
-    names = owner_names(owner, owner_id)
-    owner_name = owner_id or origin(owner).get("hub_id") or Path(owner).name
-    claims_owner = any(b.rstrip("/").rsplit("/", 1)[-1].lower() in names for b in bases)
+    claims_owner = _names_any(bases, owner_names(owner, owner_id))
+    owner_name = _owner_name(owner, owner_id)
     said = f"its {source} names {', '.join(bases)}" if bases else ""
 
     def judged(status: str, explanation: str) -> Claim:
@@ -106,21 +105,26 @@ def assess_search(suspect: str | Path, candidates: list[tuple[str, str, Verdict]
         return {}
     bases = declared(suspect)[0]
 
-    def named(name: str, source: str) -> bool:
-        names = owner_names(source, name)
-        return any(b.rstrip("/").rsplit("/", 1)[-1].lower() in names for b in bases)
-
-    name, source, verdict = next((c for c in candidates if named(c[0], c[1])), candidates[0])
+    name, source, verdict = next((c for c in candidates if _names_any(bases, owner_names(c[1], c[0]))), candidates[0])
     return {**assess(source, suspect, verdict, owner_id=name).as_dict(), "owner": name}
 
 
 def card_block(owner: str | Path, verdict: Verdict, grade: str = "", *, owner_id: str | None = None) -> str:
     """The model-card YAML the evidence supports, ready to paste into the suspect's README.md."""
-    name = owner_id or Path(owner).name
+    name = _owner_name(owner, owner_id)
     if verdict is not Verdict.DERIVED:
         return f"# the evidence supports no base_model relation to {name} ({verdict.value})\n"
     relation = "quantized" if "exact copy at" in grade else "finetune"
     return f"base_model: {name}\nbase_model_relation: {relation}\n"
+
+
+def _names_any(bases: tuple[str, ...], names: set[str]) -> bool:
+    """Whether one of the declared base ids ends with one of the owner's names."""
+    return any(b.rstrip("/").rsplit("/", 1)[-1].lower() in names for b in bases)
+
+
+def _owner_name(owner: str | Path, owner_id: str | None) -> str:
+    return owner_id or origin(owner).get("hub_id") or Path(owner).name
 
 
 def _card(path: Path) -> dict[str, Any]:

@@ -96,14 +96,17 @@ def merge_parents(suspect: str | Path, candidates: list[str | Path], *, base: st
     s_ckpt = open_checkpoint(suspect)
     c_ckpts = [open_checkpoint(c) for c in candidates]
     b_ckpt = open_checkpoint(base) if base is not None else None
-    parents = (_parent_tests(suspect, candidates, names, alpha) if test_parents else
-               tuple(ParentTest(n, Verdict.INCONCLUSIVE, math.nan, math.nan, "not tested here") for n in names))
     roles = _block_roles(s_ckpt)
-    for name, ckpt in zip(names, c_ckpts, strict=True):
+    for name, ckpt in [*zip(names, c_ckpts, strict=True), *([("the base", b_ckpt)] if b_ckpt else [])]:
         missing = [r for r in roles if not ckpt.has(r, 0)]
         if missing or any(ckpt.shape(r, 0) != s_ckpt.shape(r, 0) for r in roles):
-            raise InputError(f"candidate {name} does not have the suspect's block shapes "
-                             f"({', '.join(missing) or 'shapes differ'}): a merge's parents share its architecture")
+            raise InputError(f"{name} does not have the suspect's block shapes ({', '.join(missing) or 'shapes differ'})"
+                             ": a merge's parents share its architecture")
+    if b_ckpt is not None and b_ckpt.n_layers != s_ckpt.n_layers:
+        raise InputError(f"the base has {b_ckpt.n_layers} blocks and the suspect {s_ckpt.n_layers}: task vectors "
+                         "need one base block per suspect block")
+    parents = (_parent_tests(suspect, candidates, names, alpha) if test_parents else
+               tuple(ParentTest(n, Verdict.INCONCLUSIVE, math.nan, math.nan, "not tested here") for n in names))
     layers = range(s_ckpt.n_layers)
     s_blocks = [_sample(s_ckpt, roles, layer) for layer in (track(layers, "reading blocks") if progress else layers)]
     c_blocks = [[_sample(c, roles, layer) for layer in range(c.n_layers)] for c in c_ckpts]

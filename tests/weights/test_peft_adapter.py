@@ -84,3 +84,12 @@ def test_an_adapter_whose_base_is_missing_is_one_line(victim, tmp_path):
     proc = _cli("inspect", str(adapter))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "PEFT adapter on nobody/nothing, which cannot be found" in proc.stderr.splitlines()[0]
+
+
+def test_a_truncated_adapter_is_one_line(victim, tmp_path):
+    adapter = _adapter(victim, tmp_path / "adapter")
+    weights = adapter / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    proc = _cli("inspect", str(adapter))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "not a readable safetensors file" in proc.stderr.splitlines()[0]

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import ConfigError, InputError, first_line
 from .hub import ADAPTER_RECORD, origin, resolve_model
+from .stores import SafetensorsStore
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                     "tokenizer.model", "vocab.json", "merges.txt", "chat_template.jinja")
@@ -62,6 +63,7 @@ def merged_model(adapter: Path, *, base: str | Path | None = None, download: boo
     if not weights.is_file():
         raise InputError(f"{adapter} has adapter_config.json but no adapter_model.safetensors",
                          hint="pickled adapters (adapter_model.bin) are not read; re-save it with safetensors")
+    SafetensorsStore.open_file(weights)  # its header checked against the bytes present, as every weight file's
     out = cache_root() / "adapters" / _digest(adapter, base_path)
     if (out / ADAPTER_RECORD).is_file():
         return out
