@@ -108,6 +108,7 @@ def main() -> None:
     print(f"tree: the forest's parent is the true parent for {tree_right} of {len(true_parent)} derived models")
     missed = sorted(t for t in truth if tuple(sorted(t)) not in found)
     print("missed:", missed or "none")
+    print("merges found (none expected: the registry holds no merge):", graph.merges or "none")
     for e in across:
         print("across families:", e.source, e.target, e.adjusted_p)
     args.png.parent.mkdir(parents=True, exist_ok=True)
