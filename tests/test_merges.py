@@ -98,3 +98,17 @@ def test_search_names_the_victim_and_both_fine_tunes_as_ancestors_of_a_merge(vic
             reg.add(model, name=name, methods=["tracing"])
         found = search(merged, reg)
     assert {c.name for c in found.candidates if c.verdict is Verdict.DERIVED} == {"victim", "ft1", "ft2"}
+
+
+def test_a_block_is_copied_only_when_one_candidate_is_far_nearer_than_the_others():
+    import numpy as np
+
+    from llm_lineage.merges import _source
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=4096)
+    b = a + 1e-4 * rng.normal(size=4096)   # a sibling a few fine-tuning steps away: within COPIED of a
+    mixed = _source(0, 0.7 * a + 0.3 * b, ["a", "b"], [[a], [b]])
+    assert mixed.source is None and mixed.donor is None and mixed.nearest.startswith("a block 0")
+    copied = _source(0, b.copy(), ["a", "b"], [[a], [b]])
+    assert copied.source == "b block 0" and copied.donor == 1

@@ -12,8 +12,9 @@ of its architecture, three questions are answered from the weights, one block at
    below tell them apart.
 2. **Which block came from whom?** Each suspect block against every candidate block (same roles
    and shapes): the relative distance ``||S_l - C_m|| / ||S_l||`` on a seeded sample of entries
-   (the same positions in every model). A block within :data:`COPIED` of a candidate's block is
-   that block, copied (a passthrough merge, a "frankenmerge"); otherwise the nearest is reported.
+   (the same positions in every model). A block within :data:`COPIED` of a candidate's block, and
+   :data:`APART` times nearer to it than to any other candidate's, is that block, copied (a
+   passthrough merge, a "frankenmerge"); otherwise the nearest is reported.
 3. **Mixing weights.** Per block, least squares of the suspect's entries on the candidates'
    entries, ``S_l ~ sum_i w_i C_{i,l}``; with ``base`` (task arithmetic, TIES, DARE) of the task
    vectors, ``S_l - B_l ~ sum_i w_i (C_{i,l} - B_l)``. A linear merge is recovered exactly (relative
@@ -40,6 +41,7 @@ from .weights import Checkpoint, open_checkpoint
 
 SAMPLE = 65_536        # entries per block read for distances and weights (all of them when fewer)
 COPIED = 1e-3          # relative distance below which a block is a copy (bf16 rounding is 2e-3 / 2)
+APART = 10.0           # ... when every other candidate's block is this many times further away
 NEAR_IDENTICAL = 1e-4  # relative distance between two candidates' vectors below which weights are not identifiable
 
 
@@ -181,11 +183,14 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _source(layer: int, block: np.ndarray, names: list[str], candidates: list[list[np.ndarray]]) -> BlockSource:
-    """The nearest candidate block to the suspect's block ``layer``; a copy when within COPIED."""
+    """The nearest candidate block to the suspect's block ``layer``; a copy when within COPIED and
+    :data:`APART` times nearer than any other candidate's block (relatives a few fine-tuning steps
+    apart are all within COPIED of a mix of them, and none of them is the block's donor)."""
     distance, i, m = min(((_distance(block, c), i, m) for i, blocks in enumerate(candidates)
                           for m, c in enumerate(blocks)), key=lambda x: (x[0], x[2] != layer))
+    others = [_distance(block, c) for j, blocks in enumerate(candidates) if j != i for c in blocks]
     nearest = f"{names[i]} block {m} (relative distance {distance:.2g})"
-    copied = distance <= COPIED
+    copied = distance <= COPIED and all(distance * APART <= d for d in others)
     return BlockSource(layer, f"{names[i]} block {m}" if copied else None, nearest, distance, i if copied else None)
 
 
