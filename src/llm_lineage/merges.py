@@ -186,9 +186,9 @@ def _source(layer: int, block: np.ndarray, names: list[str], candidates: list[li
     """The nearest candidate block to the suspect's block ``layer``; a copy when within COPIED and
     :data:`APART` times nearer than any other candidate's block (relatives a few fine-tuning steps
     apart are all within COPIED of a mix of them, and none of them is the block's donor)."""
-    distance, i, m = min(((_distance(block, c), i, m) for i, blocks in enumerate(candidates)
-                          for m, c in enumerate(blocks)), key=lambda x: (x[0], x[2] != layer))
-    others = [_distance(block, c) for j, blocks in enumerate(candidates) if j != i for c in blocks]
+    distances = [(_distance(block, c), i, m) for i, blocks in enumerate(candidates) for m, c in enumerate(blocks)]
+    distance, i, m = min(distances, key=lambda x: (x[0], x[2] != layer))
+    others = [d for d, j, _ in distances if j != i]
     nearest = f"{names[i]} block {m} (relative distance {distance:.2g})"
     copied = distance <= COPIED and all(distance * APART <= d for d in others)
     return BlockSource(layer, f"{names[i]} block {m}" if copied else None, nearest, distance, i if copied else None)

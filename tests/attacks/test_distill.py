@@ -17,8 +17,8 @@ def test_a_distilled_student_shares_no_weights_and_no_white_box_method_calls_it_
     from llm_lineage.weights import open_checkpoint
 
     student = derive(victim, "distill", tmp_path / "student", samples=48, max_new_tokens=16, steps=40)
-    same_shape = open_checkpoint(student).tensor("q_proj", 0), open_checkpoint(victim).tensor("q_proj", 0)
-    assert same_shape[0].shape == same_shape[1].shape and not (same_shape[0] == same_shape[1]).any()
+    theirs, mine = open_checkpoint(student).tensor("q_proj", 0), open_checkpoint(victim).tensor("q_proj", 0)
+    assert theirs.shape == mine.shape and not (theirs == mine).any()
     result = check(victim, student)
     assert result.verdict is not Verdict.DERIVED
     assert all(t.verdict is not Verdict.DERIVED for t in result.tests), [(t.method, t.verdict) for t in result.tests]
