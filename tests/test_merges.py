@@ -35,8 +35,8 @@ def test_the_parents_and_their_mixing_weights_are_recovered(victim, fine_tunes, 
     assert [p.verdict for p in result.parents] == [Verdict.DERIVED] * 3
     weights = [w.weight for w in result.weights]
     assert abs(weights[0] - truth[0]) < 0.05 and abs(weights[1] - truth[1]) < 0.05
-    assert abs(weights[2]) < 0.05  # the fine-tunes' base: an ancestor with no share of its own
-    assert result.identifiable and "an ancestor with no share of its own" in result.explanation
+    assert abs(weights[2]) < 0.05  # the fine-tunes' base: related, with no share of its own
+    assert result.identifiable and "related, with no share of its own" in result.explanation
     assert all(b.source is None for b in result.blocks)  # every block is mixed, none copied
 
 

@@ -4,12 +4,12 @@ A merge (mergekit's linear, SLERP, TIES, DARE, passthrough; ``attacks/merge.py``
 parents, and its model card often omits or misstates them. Given a suspect and candidate parents
 of its architecture, three questions are answered from the weights, one block at a time:
 
-1. **Is each candidate an ancestor?** Each candidate against the suspect with ``tracing``, whose
+1. **Is each candidate related?** Each candidate against the suspect with ``tracing``, whose
    null is exact (a random permutation of the suspect's FFN units: Zhu et al., "Independence Tests
    for Language Models", ICML 2025), Holm-corrected over the candidates. A derived verdict says the
-   suspect's weights descend from the candidate's; it cannot tell a parent from a grandparent
-   (a fine-tune's base tests derived against a merge of two of its fine-tunes too). The weights
-   below tell them apart.
+   two share a weights' lineage; it has no direction and cannot tell a parent from a grandparent
+   or a sibling (a fine-tune's base tests derived against a merge of two of its fine-tunes too).
+   The weights below tell them apart.
 2. **Which block came from whom?** Each suspect block against every candidate block (same roles
    and shapes): the relative distance ``||S_l - C_m|| / ||S_l||`` on a seeded sample of entries
    (the same positions in every model). A block within :data:`COPIED` of a candidate's block, and
@@ -244,8 +244,9 @@ def _explained(r: MergeParents) -> MergeParents:
     ancestors = [p.name for p in r.parents if p.verdict is Verdict.DERIVED]
     weighted = [w for w in r.weights if math.isfinite(w.weight) and abs(w.weight) >= 0.05]
     copied = {r.parents[b.donor].name for b in r.blocks if b.donor is not None}
-    parts = [f"descends from {', '.join(ancestors)} (tracing, exact null, Holm over {len(r.parents)} candidates)"
-             if ancestors else "descends from none of the candidates (tracing, Holm)"]
+    # tracing tells related from unrelated, not which way: the weights and copied blocks say who mixed in
+    parts = [f"shares its weights' lineage with {', '.join(ancestors)} (tracing, exact null, Holm over "
+             f"{len(r.parents)} candidates)" if ancestors else "related to none of the candidates (tracing, Holm)"]
     if weighted and r.identifiable:
         parts.append("mixing weights " + ", ".join(f"{w.name} {w.weight:.3f} [{w.ci_low:.3f}, {w.ci_high:.3f}]"
                                                    for w in weighted)
@@ -256,5 +257,6 @@ def _explained(r: MergeParents) -> MergeParents:
         parts.append("blocks copied from " + " and ".join(sorted(copied)) + " (a passthrough merge)")
     ancestor_only = [a for a in ancestors if a not in {w.name for w in weighted} and a not in copied]
     if ancestor_only and weighted:
-        parts.append(f"{', '.join(ancestor_only)}: an ancestor with no share of its own (a parent's base)")
+        parts.append(f"{', '.join(ancestor_only)}: related, with no share of its own (a parent's base, or "
+                     "another relative)")
     return replace(r, explanation="; ".join(parts))
