@@ -37,6 +37,8 @@ def test_an_honest_sketch_verifies_and_matches_the_committed_weights(proven, vic
     # the published files say nothing of the weights: they live only in private/
     public = {p.name for p in honest.path.iterdir() if p.is_file()}
     assert public == {"settings.json", "vk.key", "proof.json", "statement.json", "statement.sig"}
+    # the half-gigabyte proving key is not kept once the proof exists
+    assert not (honest.path / "private" / "pk.key").exists() and honest.proving_key_bytes > 0
 
 
 def test_a_sketch_of_other_weights_fails_against_the_committed_ones(proven, victim):

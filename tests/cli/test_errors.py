@@ -36,6 +36,33 @@ def test_each_error_maps_to_one_line_and_its_exit_code(error_cls, monkeypatch, c
         assert f"hint: {error_cls.hint}" in err
 
 
+@pytest.mark.parametrize("module, extra", [("sklearn.feature_extraction", "stylometry"), ("fastapi", "serve"),
+                                           ("ray", "scale"), ("numpy", None)])
+def test_a_missing_optional_module_names_its_extra(module, extra, monkeypatch, capsys):
+    def boom():
+        raise ModuleNotFoundError(f"No module named '{module}'", name=module)
+
+    monkeypatch.setattr(app_module, "app", boom)
+    monkeypatch.delenv("LLM_LINEAGE_DEBUG", raising=False)
+    if extra is None:  # a module every install has: missing means a broken install, a bug to see whole
+        with pytest.raises(ModuleNotFoundError):
+            main()
+        return
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (f"error: this command needs {module}, which is not installed\n"
+                                       f'hint: pip install "llm-lineage[{extra}]"\n')
+
+
+def test_serve_without_its_extra_is_one_line(victim):
+    blocked = "import sys; sys.modules['fastapi'] = sys.modules['uvicorn'] = None; "
+    result = subprocess.run([sys.executable, "-c", blocked + "from llm_lineage.cli import main; main()",
+                             "serve", str(victim), "--port", "0"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and 'pip install "llm-lineage[serve]"' in result.stderr
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-c", "from llm_lineage.cli import main; main()", *args],
                           capture_output=True, text=True, timeout=120)

@@ -46,6 +46,7 @@ class SketchProof:
     path: Path
     statement: dict[str, Any]
     seconds: dict[str, float]     # time per stage (setup, prove, ...)
+    proving_key_bytes: int        # the size of the proving key setup made (deleted once the proof exists)
 
 
 def _ezkl() -> Any:
@@ -129,7 +130,7 @@ def prove_sketch(model: str | Path, bundle: str | Path, out: str | Path, *, key_
     ezkl = _ezkl()
     checked = check_bundle(bundle)
     out = Path(out)
-    private = out / "private"  # the circuit with the weights, the proving key, the witness: never published
+    private = out / "private"  # the circuit with the weights and the witness: never published
     ids, x, wq, wk = sketch_weights(model, layer=layer, rows=rows, n_tokens=n_tokens)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -154,6 +155,10 @@ def prove_sketch(model: str | Path, bundle: str | Path, out: str | Path, *, key_
     ezkl.prove(str(private / "witness.json"), str(circuit), str(private / "pk.key"), str(out / "proof.json"),
                str(srs_path))
     lap("prove")
+    proving_key_bytes = (private / "pk.key").stat().st_size
+    # the proving key is about 0.5 GB for a 2^15-row circuit and proves nothing once the proof exists;
+    # setup rebuilds it from the circuit and the SRS kept in private/ if the owner proves again
+    (private / "pk.key").unlink()
     statement = {
         "format": FORMAT, "bundle_root": checked.commitment.root, "model": checked.manifest.get("model"),
         "layer": layer, "rows": rows, "n_tokens": n_tokens, "token_ids": ids.tolist(), "mixing_seed": seed,
@@ -166,7 +171,7 @@ def prove_sketch(model: str | Path, bundle: str | Path, out: str | Path, *, key_
     data = json.dumps(statement, indent=1, sort_keys=True).encode() + b"\n"
     (out / STATEMENT).write_bytes(data)
     (out / SIGNATURE).write_text(_signing_key(Path(key_path)).sign(data).hex() + "\n")
-    return SketchProof(out, statement, seconds)
+    return SketchProof(out, statement, seconds, proving_key_bytes)
 
 
 def verify_sketch(bundle: str | Path, proof_dir: str | Path, *, srs: str | Path | None = None,

@@ -95,11 +95,8 @@ def _merge(adapter: Path, base: Path, out: Path, record: dict[str, Any]) -> None
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", UserWarning)
         model = load_model(base, dtype=_dtype_of(base))
-        try:
-            from peft import PeftModel
-        except ImportError:
-            raise InputError(f"{adapter} is a PEFT adapter, and reading one needs peft",
-                             hint="pip install 'llm-lineage[attacks]'") from None
+        from peft import PeftModel
+
         try:
             merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
         except (ValueError, TypeError, KeyError, RuntimeError, OSError) as exc:
