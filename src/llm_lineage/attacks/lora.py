@@ -76,6 +76,29 @@ def lora_merge(model, targets: Sequence[str], *, rank: int = 8, alpha: float | N
     return merged
 
 
+def train_adapter(base, out, *, targets: Sequence[str] | None = None, rank: int = 8, steps: int = 60,
+                  lr: float = 2e-3, seed: int = 0, domain: str = "manuals", tokenizer=None,
+                  batch_size: int = 16, seq_len: int = 64):
+    """Train a LoRA adapter of ``rank`` on ``base`` (a model folder) and save it unmerged, as peft
+    ships one (``adapter_config.json`` + ``adapter_model.safetensors``); returns ``out``.
+    ``targets`` default to the attention q/k/v; ``tokenizer`` to the zoo's."""
+    from pathlib import Path
+
+    from peft import LoraConfig, get_peft_model
+
+    from ..weights.hf_model import load_model
+
+    torch.manual_seed(seed)
+    model = load_model(base)
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets or attention_targets(model)))
+    peft_model = get_peft_model(model, config)
+    train_causal_lm(peft_model, tokenizer or victim_tokenizer(), corpus.generate(domain, seed=seed), steps=steps,
+                    lr=lr, batch_size=batch_size, seq_len=seq_len, seed=seed,
+                    description=f"LoRA adapter r={rank} on {Path(base).name}")
+    peft_model.save_pretrained(out)
+    return Path(out)
+
+
 @attack("lora-qkv")
 def lora_qkv(model, *, rank: int = 8, steps: int = 60, lr: float = 2e-3, seed: int = 0, domain: str = "manuals",
              batch_size: int = 16, seq_len: int = 64, progress: bool = False):

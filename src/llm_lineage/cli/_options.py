@@ -27,6 +27,13 @@ def model_path(spec: str) -> Path:
     return locate_model(spec, download=bool(_located_with["download"]), base=_located_with["base"])
 
 
+def unmerged_path(spec: str) -> Path:
+    """A model argument as a local path with a PEFT adapter folder left as it is (not merged)."""
+    from ..weights.hub import resolve_model
+
+    return resolve_model(spec, download=bool(_located_with["download"]))
+
+
 def model_or_url(spec: str) -> str:
     """A suspect: an endpoint URL as given, anything else located as a model."""
     from ..outputs.source import is_url

@@ -200,6 +200,22 @@ def merge_parents(result: Any, *, as_json: bool) -> None:
     console.print(f"{result.suspect}: {result.explanation}", markup=False, highlight=False)
 
 
+def adapter_base(result: Any, *, as_json: bool) -> None:
+    """``adapter-base``: each candidate's test of having been the adapter's base."""
+    if as_json:
+        print_json(result)
+        return
+    from ..stats import format_p
+
+    claimed = f" (its config names {result.claimed_base})" if result.claimed_base else ""
+    table(f"was {result.adapter}{claimed} trained on ...", ["candidate", "verdict", "p-value", "Holm p", "z", "matrices"],
+          [[c.name, c.verdict, format_p(c.p_value), format_p(c.holm_p_value),
+            "-" if c.z != c.z else f"{c.z:.1f}", c.modules] for c in result.candidates])
+    for c in result.candidates:
+        console.print(f"{c.name}: {c.explanation}", markup=False, highlight=False)
+    console.print(f"null: {result.null}", markup=False, highlight=False)
+
+
 def std_profile_scores(figure: Any) -> None:
     """``plot-profiles``: pairwise std-profile scores of the overlaid models, then where the figure is."""
     short = [f"#{i + 1}" for i in range(len(figure.models))]

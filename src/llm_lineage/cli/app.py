@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import (
+               adapter_base,
                attack,
                attest,
                check,
@@ -39,6 +40,7 @@ app.command("fingerprint")(fingerprint.fingerprint)
 app.command("verify")(verify.verify)
 app.command("compare")(compare.compare)
 app.command("merge-parents")(merge_parents.merge_parents)
+app.command("adapter-base")(adapter_base.adapter_base)
 app.command("plot-profiles")(plot_profiles.plot_profiles)
 app.command("probe")(probe.probe)
 app.command("serve")(serve.serve)
