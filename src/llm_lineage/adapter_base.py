@@ -7,7 +7,8 @@ question is whether the delta itself was *learned on* the candidate's weights.
 
 **Statistic.** Hu et al. ("LoRA: Low-Rank Adaptation of Large Language Models", ICLR 2022,
 Sec. 7.3) found that a LoRA update ``dW = B A`` is correlated with the weight ``W`` it was trained
-on: ``||U^T W V||_F``, with ``U`` and ``V`` the singular vectors of ``dW``, is well above its value
+on: ``||U^T W V||_F``, with ``U`` and ``V`` the leading singular vectors of ``dW`` (its first
+:data:`COMPONENTS`, the part training moved most), is well above its value
 for random subspaces, because training amplifies directions ``W`` already has. Each adapted module
 gives that norm against the candidate's own tensor of the same role and layer.
 
@@ -143,7 +144,7 @@ def _deltas(adapter: Path, components: int) -> tuple[list[_Delta], list[str]]:
         qb, rb = np.linalg.qr(b)
         qa, ra = np.linalg.qr(a.T)
         u, s, vt = np.linalg.svd(rb @ ra.T)
-        keep = s > max(s[0], 1e-300) * 1e-6 if s.size and s[0] > 0 else np.zeros_like(s, dtype=bool)
+        keep = s > s[0] * 1e-6 if s.size and s[0] > 0 else np.zeros(s.shape, dtype=bool)
         keep[components:] = False
         if not keep.any():
             skipped.append(f"{module}: B @ A is zero (an untrained adapter)")

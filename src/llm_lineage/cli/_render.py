@@ -214,6 +214,8 @@ def adapter_base(result: Any, *, as_json: bool) -> None:
     for c in result.candidates:
         console.print(f"{c.name}: {c.explanation}", markup=False, highlight=False)
     console.print(f"null: {result.null}", markup=False, highlight=False)
+    if result.skipped:
+        console.print(f"not compared: {'; '.join(result.skipped)}", markup=False, highlight=False)
 
 
 def std_profile_scores(figure: Any) -> None:
