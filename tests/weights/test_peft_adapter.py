@@ -52,6 +52,8 @@ def test_check_names_an_adapter_derived_and_judges_its_card(victim, unrelated_ll
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["verdict"] == "derived" and result["claim"]["status"] == "consistent"
+    assert any(line.startswith("whether the adapter itself was trained") and "adapter-base" in line
+               for line in result["not_tested"])
     assert result["provenance"]["models"]["suspect"]["origin"]["adapter"] == str(adapter.absolute())
 
     # search judges the card against the registered owner it names

@@ -28,6 +28,7 @@ from ..errors import LineageError
 from ..methods import Kind
 from ..methods.base import Method, Result, get_method, resolve
 from ..stats import Verdict
+from ..weights.hub import origin
 from .combine import MIN_REFERENCES, Test, combine, with_holm
 from .conclusion import conclude
 
@@ -98,6 +99,10 @@ def check(owner: str | Path, suspect: str | Path, *, methods: Sequence[str] | No
             not_tested.append("the black-box test of its outputs (give a served model's URL as the suspect)")
         not_tested.append("distillation: a student trained on the owner's outputs shares no weights, so weight "
                           "tests cannot see it; the text and output tests can")
+        adapter = origin(suspect).get("adapter")
+        if adapter:  # compared merged onto the base it names; whether it was trained on the owner is another test
+            not_tested.append(f"whether the adapter itself was trained on the owner's weights, whatever base it names: "
+                              f"llm-lineage adapter-base {shlex.quote(str(adapter))} {shlex.quote(str(owner))}")
     tests = with_holm([_test(get_method(n), r) for n, r in results.items()])
     not_tested += [f"{name} could not run: {why}" for name, why in failed.items()]
     combined = combine(tests, alpha)
@@ -213,7 +218,6 @@ def _provenance(owner: Path, suspect: Any, alpha: float, methods: list[str], ref
 
     from ..registry.provenance import sha256_file, weight_files
     from ..weights import open_checkpoint
-    from ..weights.hub import origin
 
     models: dict[str, Any] = {}
     for role, model in (("owner", owner), ("suspect", suspect)):
