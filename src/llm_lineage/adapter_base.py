@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,8 @@ import numpy as np
 from .errors import InputError
 from .stats import Verdict, holm
 from .weights import Checkpoint, open_checkpoint
-from .weights.adapters import map_keys
+from .weights.adapters import GENERIC, map_keys
+from .weights.stores import SafetensorsStore
 
 PERMUTATIONS = 999
 COMPONENTS = 4      # leading singular directions of each B @ A compared (its trained part)
@@ -122,22 +123,20 @@ def adapter_base(adapter: str | Path, candidates: list[Path], *, permutations: i
 
 def _deltas(adapter: Path, components: int) -> tuple[list[_Delta], list[str]]:
     """Every ``lora_A``/``lora_B`` pair as the singular vectors of ``B @ A``, without forming it."""
-    from .weights.adapters import GENERIC
-    from .weights.stores import SafetensorsStore
-
     weights = adapter / "adapter_model.safetensors"
     if not weights.is_file():
         raise InputError(f"{adapter} has no adapter_model.safetensors",
                          hint="pickled adapters (adapter_model.bin) are not read; re-save it with safetensors")
     store = SafetensorsStore.open_file(weights)
-    pairs = {key.removesuffix(".lora_A.weight"): key for key in store.keys() if key.endswith(".lora_A.weight")}
+    keys = set(store.keys())
+    pairs = {key.removesuffix(".lora_A.weight"): key for key in keys if key.endswith(".lora_A.weight")}
     deltas, skipped = [], []
     for module, a_key in sorted(pairs.items()):
         b_key = module + ".lora_B.weight"
         name = module.removeprefix("base_model.model.") + ".weight"
         found, _ = map_keys([name], GENERIC)
         role = next(iter(found), None)
-        if b_key not in store.keys() or role is None or role[0] not in _RESIDUAL_ROWS | _RESIDUAL_COLUMNS:
+        if b_key not in keys or role is None or role[0] not in _RESIDUAL_ROWS | _RESIDUAL_COLUMNS:
             skipped.append(f"{module}: not a projection whose one side is the residual stream")
             continue
         a, b = store.get(a_key, np.float64), store.get(b_key, np.float64)
@@ -205,8 +204,6 @@ def _unrelated(name: str, why: str) -> CandidateTest:
 
 
 def _decided(test: CandidateTest, holm_p: float, alpha: float, n: int) -> CandidateTest:
-    from dataclasses import replace
-
     if test.verdict is Verdict.UNRELATED:
         return replace(test, holm_p_value=holm_p)
     if holm_p < alpha:

@@ -52,6 +52,24 @@ def head_targets(model) -> list[str]:
     raise ValueError("the model has no output embedding (lm_head)")
 
 
+def _trained(model, targets: Sequence[str], *, rank: int, alpha: float | None, dropout: float, init,
+             steps: int, lr: float, seed: int, domain: str, tokenizer, batch_size: int, seq_len: int,
+             progress: bool, description: str, before_training=None):
+    """``model`` with LoRA adapters of ``rank`` on ``targets``, trained ``steps`` steps (a peft model)."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank, lora_dropout=dropout,
+                        target_modules=list(targets), bias="none", init_lora_weights=init)
+    peft_model = get_peft_model(model, config)
+    if before_training is not None:
+        before_training(peft_model)
+    train_causal_lm(peft_model, tokenizer or victim_tokenizer(), corpus.generate(domain, seed=seed), steps=steps,
+                    lr=lr, batch_size=batch_size, seq_len=seq_len, seed=seed, progress=progress,
+                    description=description)
+    return peft_model
+
+
 def lora_merge(model, targets: Sequence[str], *, rank: int = 8, alpha: float | None = None, steps: int = 60,
                lr: float = 2e-3, seed: int = 0, domain: str = "manuals", dropout: float = 0.0,
                batch_size: int = 16, seq_len: int = 64, progress: bool = False, before_training=None):
@@ -60,17 +78,10 @@ def lora_merge(model, targets: Sequence[str], *, rank: int = 8, alpha: float | N
     ``before_training(peft_model)`` runs after the adapters are attached (a quantising attack
     rounds the frozen base weights there). ``alpha`` defaults to ``2 * rank``.
     """
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(seed)
-    config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank, lora_dropout=dropout,
-                        target_modules=list(targets), bias="none", init_lora_weights="gaussian")
-    peft_model = get_peft_model(model, config)
-    if before_training is not None:
-        before_training(peft_model)
-    train_causal_lm(peft_model, victim_tokenizer(), corpus.generate(domain, seed=seed), steps=steps, lr=lr,
-                    batch_size=batch_size, seq_len=seq_len, seed=seed, progress=progress,
-                    description=f"LoRA r={rank} on {','.join(targets)}")
+    peft_model = _trained(model, targets, rank=rank, alpha=alpha, dropout=dropout, init="gaussian", steps=steps,
+                          lr=lr, seed=seed, domain=domain, tokenizer=None, batch_size=batch_size, seq_len=seq_len,
+                          progress=progress, description=f"LoRA r={rank} on {','.join(targets)}",
+                          before_training=before_training)
     merged = peft_model.merge_and_unload()
     merged.eval()
     return merged
@@ -80,21 +91,16 @@ def train_adapter(base, out, *, targets: Sequence[str] | None = None, rank: int 
                   lr: float = 2e-3, seed: int = 0, domain: str = "manuals", tokenizer=None,
                   batch_size: int = 16, seq_len: int = 64):
     """Train a LoRA adapter of ``rank`` on ``base`` (a model folder) and save it unmerged, as peft
-    ships one (``adapter_config.json`` + ``adapter_model.safetensors``); returns ``out``.
-    ``targets`` default to the attention q/k/v; ``tokenizer`` to the zoo's."""
+    ships one (``adapter_config.json`` + ``adapter_model.safetensors``), with peft's default
+    initialisation; returns ``out``. ``targets`` default to the attention q/k/v; ``tokenizer`` to the zoo's."""
     from pathlib import Path
-
-    from peft import LoraConfig, get_peft_model
 
     from ..weights.hf_model import load_model
 
-    torch.manual_seed(seed)
     model = load_model(base)
-    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets or attention_targets(model)))
-    peft_model = get_peft_model(model, config)
-    train_causal_lm(peft_model, tokenizer or victim_tokenizer(), corpus.generate(domain, seed=seed), steps=steps,
-                    lr=lr, batch_size=batch_size, seq_len=seq_len, seed=seed,
-                    description=f"LoRA adapter r={rank} on {Path(base).name}")
+    peft_model = _trained(model, targets or attention_targets(model), rank=rank, alpha=None, dropout=0.0, init=True,
+                          steps=steps, lr=lr, seed=seed, domain=domain, tokenizer=tokenizer, batch_size=batch_size,
+                          seq_len=seq_len, progress=False, description=f"LoRA adapter r={rank} on {Path(base).name}")
     peft_model.save_pretrained(out)
     return Path(out)
 
